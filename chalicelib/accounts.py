@@ -116,8 +116,8 @@ def _weak_password_message(exc: ClientError) -> str:
     if match:
         reason = match.group(1)
         return f"password is too weak: {reason[:1].lower()}{reason[1:]}"
-    # moto, or wording we do not know: describe the usual policy rather than echo it.
-    return "password is too weak: use upper and lower case letters, digits and symbols"
+    # moto, or wording we do not know: describe infra/resources.yaml's policy rather than echo it.
+    return "password is too weak: use lower-case letters and digits"
 
 
 def _unavailable(operation: str, exc: Exception) -> NoReturn:
