@@ -266,7 +266,15 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 def _s3_bucket_policy(clients: Clients, props: dict[str, Any], ctx: dict[str, str]) -> Created:
     _check_known("AWS::S3::BucketPolicy", props, {"Bucket", "PolicyDocument"})
-    clients["s3"].put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+    # The emulator speaks plain HTTP on 127.0.0.1 (and moto evaluates bucket policies), so a
+    # statement that denies insecure transport would deny everything locally: it applies only on AWS.
+    document = dict(props["PolicyDocument"])
+    document["Statement"] = [
+        st for st in document.get("Statement", [])
+        if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))
+    ]
+    if document["Statement"]:
+        clients["s3"].put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
     return Created(ref=props["Bucket"])
 
 

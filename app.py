@@ -1,0 +1,210 @@
+"""The gallery's routes and event handlers: parse the request, call the domain, shape the response.
+
+Domain code lives in `chalicelib`; errors it raises are mapped to HTTP answers in one place
+(`_answer_errors`), because Chalice turns any other exception raised in a view into a bare 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from chalice import Chalice, Response
+
+from chalicelib import config, formats, validation
+from chalicelib.errors import GalleryError, ServiceUnavailable, Unauthorized
+from chalicelib.services import Services, services
+
+app = Chalice(app_name="gallery")
+app.log.setLevel(logging.INFO)
+app.api.binary_types.extend(t for t in formats.ALLOWED_TYPES if t not in app.api.binary_types)
+
+IMAGE_BODY_TYPES = [*formats.ALLOWED_TYPES, formats.OCTET_STREAM]
+JSON = ["application/json"]
+_THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException", "SlowDown",
+               "RequestLimitExceeded", "TooManyRequestsException", "ServiceUnavailable",
+               "InternalError", "RequestTimeout"}
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(body={"Code": code, "Message": message}, status_code=status, headers=headers or {})
+
+
+def _answer_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain errors and AWS faults into clear 4xx/503 answers instead of a bare 500."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except ServiceUnavailable as error:
+            return _error(503, error.code, error.message, {"Retry-After": str(error.retry_after)})
+        except GalleryError as error:
+            return _error(error.status, error.code, error.message)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            app.log.warning("AWS call failed in %s: %s", view.__name__, code)
+            return _error(503, "ServiceUnavailable", "a storage service is busy or failing; try again",
+                          {"Retry-After": "2" if code in _THROTTLING else "5"})
+        except BotoCoreError as error:
+            app.log.warning("AWS call failed in %s: %s", view.__name__, error)
+            return _error(503, "ServiceUnavailable", "a storage service is unreachable; try again",
+                          {"Retry-After": "5"})
+
+    return wrapper
+
+
+def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`app.route` whose view answers domain errors as JSON."""
+
+    def register(view: Callable[..., Any]) -> Any:
+        return app.route(path, **options)(_answer_errors(view))
+
+    return register
+
+
+def _svc() -> Services:
+    return services(config.load())
+
+
+def _caller() -> str:
+    """The signed-in username: the one place a request's identity comes from."""
+    header = (app.current_request.headers or {}).get("authorization")
+    return _svc().identify(header)
+
+
+def _query(name: str) -> str | None:
+    return (app.current_request.query_params or {}).get(name)
+
+
+def _json_body(*, allowed: set[str], required: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return validation.json_object(app.current_request.raw_body, allowed=allowed, required=required)
+
+
+def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
+    return {"items": items, "next_cursor": next_cursor}
+
+
+# Accounts
+
+
+@route("/auth/signup", methods=["POST"], content_types=JSON)
+def signup() -> Response:
+    body = _json_body(allowed={"username", "email", "password"},
+                      required=frozenset({"username", "email", "password"}))
+    return Response(body=_svc().users.signup(**body), status_code=201)
+
+
+@route("/auth/confirm", methods=["POST"], content_types=JSON)
+def confirm() -> dict[str, Any]:
+    body = _json_body(allowed={"username", "code"}, required=frozenset({"username", "code"}))
+    _svc().users.confirm(**body)
+    return {"username": body["username"], "confirmed": True}
+
+
+@route("/auth/login", methods=["POST"], content_types=JSON)
+def login() -> dict[str, Any]:
+    body = _json_body(allowed={"username", "password"}, required=frozenset({"username", "password"}))
+    return _svc().users.login(**body)
+
+
+@route("/auth/refresh", methods=["POST"], content_types=JSON)
+def refresh() -> dict[str, Any]:
+    body = _json_body(allowed={"refresh_token"}, required=frozenset({"refresh_token"}))
+    return _svc().users.refresh(**body)
+
+
+# Photos
+
+
+@route("/images", methods=["POST"], content_types=IMAGE_BODY_TYPES)
+def upload_image() -> Response:
+    owner = _caller()
+    svc = _svc()
+    photo = svc.photos.upload_inline(
+        owner,
+        app.current_request.raw_body or b"",
+        title=_query("title"),
+        description=_query("description"),
+        filename=_query("filename"),
+    )
+    return Response(body=svc.photos.owner_view(photo), status_code=201)
+
+
+@route("/uploads", methods=["POST"], content_types=JSON)
+def start_upload() -> Response:
+    owner = _caller()
+    body = _json_body(
+        allowed={"filename", "content_type", "size", "title", "description"},
+        required=frozenset({"filename", "content_type", "size"}),
+    )
+    svc = _svc()
+    upload = svc.photos.start_direct_upload(owner, **body)
+    view = svc.photos.owner_view(upload.photo)
+    return Response(
+        body={"id": upload.photo.id, "upload": upload.request, "expires_at": view["expires_at"],
+              "photo": view},
+        status_code=201,
+    )
+
+
+@route("/images", methods=["GET"])
+def list_images() -> dict[str, Any]:
+    owner = _caller()
+    svc = _svc()
+    page = svc.photos.list(owner, limit=validation.limit(_query("limit")), cursor=_query("cursor"))
+    return _page([svc.photos.owner_view(p) for p in page.items], page.next_cursor)
+
+
+@route("/images/{photo_id}", methods=["GET"])
+def get_image(photo_id: str) -> Any:
+    owner = _caller()
+    photos = _svc().photos
+    photo = photos.get(owner, photo_id)
+    download = _query("download")
+    if download is not None:
+        if download not in ("true", "false", "1", "0"):
+            return _error(400, "BadRequestError", "download must be true or false")
+        if download in ("true", "1"):
+            return Response(body="", status_code=302, headers={"Location": photos.download_url(photo)})
+    return photos.owner_view(photo)
+
+
+@route("/images/{photo_id}", methods=["PATCH"], content_types=JSON)
+def edit_image(photo_id: str) -> dict[str, Any]:
+    owner = _caller()
+    body = _json_body(allowed={"title", "description", "visibility", "favorite"})
+    photos = _svc().photos
+    return photos.owner_view(photos.edit(owner, photo_id, body))
+
+
+@route("/images/{photo_id}", methods=["DELETE"])
+def delete_image(photo_id: str) -> Response:
+    owner = _caller()
+    _svc().photos.delete(owner, photo_id)
+    return Response(body="", status_code=204)
+
+
+# Event handlers
+
+
+@app.on_s3_event(bucket=config.import_time_bucket(), prefix="uploads/", events=["s3:ObjectCreated:*"])
+def handle_upload(event: Any) -> None:
+    """Make the renditions of a photo whose bytes just landed under `uploads/`."""
+    outcome = _svc().photos.process_upload(event.key)
+    app.log.info(json.dumps({"event": "s3", "key": event.key, "outcome": outcome}))
+
+
+@app.on_sqs_message(queue=config.import_time_work_queue(), batch_size=1)
+def handle_work(event: Any) -> None:
+    """Run background jobs from the work queue (one message per invocation)."""
+    svc = _svc()
+    for record in event:
+        svc.jobs.run(json.loads(record.body))
+
+
+__all__ = ["app", "Unauthorized"]

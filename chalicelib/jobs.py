@@ -1,0 +1,31 @@
+"""Background jobs from the work queue. Each is idempotent: running it twice does no harm."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .photos import PhotoService
+from .users import UserService
+
+log = logging.getLogger(__name__)
+
+
+class UnknownJob(ValueError):
+    pass
+
+
+class Jobs:
+    def __init__(self, *, photos: PhotoService, users: UserService) -> None:
+        self._photos = photos
+        self._users = users
+
+    def run(self, job: dict[str, Any]) -> str:
+        kind = job.get("type")
+        if kind == "purge_user":
+            remaining = self._users.purge_photos(str(job["username"]))
+            if remaining:
+                # Hand the rest to the next message rather than outlive the Lambda timeout.
+                self._users._queue.send({"type": "purge_user", "username": job["username"]})
+            return f"purged, {remaining} left"
+        raise UnknownJob(f"unknown job type {kind!r}")

@@ -1,0 +1,102 @@
+"""Pure validation of what callers send: titles, descriptions, filenames, JSON bodies.
+
+Everything here raises `BadRequest` with a message a person can act on, and never touches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import unicodedata
+from typing import Any
+
+from .errors import BadRequest
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 2000
+MAX_FILENAME = 255
+# Bidirectional overrides and isolates: legitimate in prose, but in a filename they disguise the
+# extension ("photo\u202egpj.exe"), so filenames drop them.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F)}
+
+
+def _has_control(text: str, allowed: str = "") -> bool:
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+
+
+def text_field(value: Any, *, name: str, max_length: int, multiline: bool = False) -> str:
+    """A title or description: a string, not too long, no control characters (but newlines and tabs
+    in multi-line fields)."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    if len(value) > max_length:
+        raise BadRequest(f"{name} must be at most {max_length} characters")
+    if _has_control(value, "\n\r\t" if multiline else ""):
+        raise BadRequest(f"{name} must not contain control characters")
+    return value if multiline else value.strip()
+
+
+def title(value: Any) -> str:
+    return text_field(value, name="title", max_length=MAX_TITLE)
+
+
+def description(value: Any) -> str:
+    return text_field(value, name="description", max_length=MAX_DESCRIPTION, multiline=True)
+
+
+def filename(value: Any) -> str:
+    """A display filename: the last path component, without bidi tricks; "" when none was given."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest("filename must be a string")
+    if len(value) > MAX_FILENAME:
+        raise BadRequest(f"filename must be at most {MAX_FILENAME} characters")
+    if _has_control(value):
+        raise BadRequest("filename must not contain control characters")
+    cleaned = "".join(ch for ch in value if ch not in _BIDI_CONTROLS)
+    base = posixpath.basename(cleaned.replace("\\", "/")).strip()
+    return "" if base in {".", ".."} else base
+
+
+def json_object(raw_body: bytes | None, *, allowed: set[str], required: set[str] = frozenset()) -> dict:
+    """Parse a JSON object body and check its keys: unknown or missing ones are a 400."""
+    if not raw_body:
+        raise BadRequest("request body must be a JSON object")
+    try:
+        body = json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    missing = sorted(required - set(body))
+    if missing:
+        raise BadRequest(f"missing field(s): {', '.join(missing)}")
+    return body
+
+
+def integer(value: Any, *, name: str, minimum: int, maximum: int) -> int:
+    # bool is an int in Python, but `true` is not a size.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{name} must be an integer")
+    if not minimum <= value <= maximum:
+        raise BadRequest(f"{name} must be between {minimum} and {maximum}")
+    return value
+
+
+def boolean(value: Any, *, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false")
+    return value
+
+
+def limit(raw: str | None, *, default: int = 30, maximum: int = 100) -> int:
+    """The `limit` query parameter of a listing."""
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise BadRequest(f"limit must be an integer from 1 to {maximum}")
+    return int(raw)
