@@ -9,6 +9,7 @@ intercepted by ``mock_aws``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import json
 import os
@@ -138,6 +139,7 @@ def moto_jwks() -> dict[str, Any]:
     return _moto_resource("jwks-public.json")
 
 
+@functools.cache  # loading it recovers the primes from the JWK: ~0.1 s each time
 def moto_private_key() -> Any:
     """The RSA private key moto signs every pool's tokens with (kid "dummy")."""
     return jwt.PyJWK(_moto_resource("jwks-private.json")).key
@@ -166,8 +168,8 @@ class FailingJWKClient:
         raise jwt.PyJWKClientConnectionError('Fail to fetch data from the url, err: "timed out"')
 
 
-def claims_for(pool: Pool, username: str, token_use: str = "id", **overrides: Any) -> dict[str, Any]:
-    """Claims shaped like moto's (and Cognito's) for a fresh token; pass overrides, or None to drop one."""
+def claims_for(pool: Pool, username: str, token_use: str = "id", /, **overrides: Any) -> dict[str, Any]:
+    """Claims shaped like moto's for a fresh token; each override sets a claim, or drops it if None."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": pool.issuer,
