@@ -189,6 +189,47 @@ def delete_image(photo_id: str) -> Response:
     return Response(body="", status_code=204)
 
 
+# Profiles, the public feed and walls
+
+
+@route("/users/me", methods=["GET"])
+def my_profile() -> dict[str, Any]:
+    return _svc().users.profile(_caller())
+
+
+@route("/users/me", methods=["PUT"], content_types=JSON)
+def update_my_profile() -> dict[str, Any]:
+    username = _caller()
+    body = _json_body(allowed={"display_name", "bio"})
+    return _svc().users.update_profile(username, body)
+
+
+@route("/users/me", methods=["DELETE"])
+def delete_my_account() -> Response:
+    _svc().users.delete_account(_caller())
+    return Response(body="", status_code=204)
+
+
+@route("/users/{username}", methods=["GET"])
+def user_profile(username: str) -> dict[str, Any]:
+    return _svc().users.public_profile(username)
+
+
+@route("/users/{username}/images", methods=["GET"])
+def user_wall(username: str) -> dict[str, Any]:
+    svc = _svc()
+    owner = svc.users.public_profile(username)["username"]
+    page = svc.photos.wall(owner, limit=validation.limit(_query("limit")), cursor=_query("cursor"))
+    return _page([svc.photos.public_view(p) for p in page.items], page.next_cursor)
+
+
+@route("/feed", methods=["GET"])
+def feed() -> dict[str, Any]:
+    svc = _svc()
+    page = svc.photos.feed(limit=validation.limit(_query("limit")), cursor=_query("cursor"))
+    return _page([svc.photos.public_view(p) for p in page.items], page.next_cursor)
+
+
 # Event handlers
 
 
