@@ -63,6 +63,13 @@ class TokenVerifier:
 
     def verify(self, token: str) -> str:
         """Return the username (lower-cased) of a valid token; raise errors.Unauthorized otherwise."""
+        return self._username(self.verify_claims(token))
+
+    def verify_claims(self, token: str) -> dict[str, Any]:
+        """Return the verified claims of a valid token (for `iat`, `sub`...); raise like `verify`.
+
+        The username is checked here too, so a caller may read it from the claims it gets back.
+        """
         if not isinstance(token, str) or not 0 < len(token) <= TOKEN_MAX:
             raise errors.Unauthorized(INVALID_TOKEN)
         try:
@@ -73,9 +80,9 @@ class TokenVerifier:
         # PyJWT enforces the same through `algorithms`; this only saves the JWKS round trip.
         if header.get("alg") not in ALGORITHMS:
             raise errors.Unauthorized(INVALID_TOKEN)
-        key = self._signing_key(token)
-        claims = self._decode(token, key)
-        return self._username(claims)
+        claims = self._decode(token, self._signing_key(token))
+        self._username(claims)
+        return claims
 
     def _signing_key(self, token: str) -> Any:
         try:

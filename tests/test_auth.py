@@ -109,6 +109,14 @@ def test_real_id_and_access_tokens_give_the_username(world: dict[str, Any], pool
     assert verifier.verify(world["alice"]["AccessToken"]) == "alice"
 
 
+def test_verify_claims_returns_the_checked_claims(world: dict[str, Any], pool: Pool) -> None:
+    claims = verifier_for(pool).verify_claims(world["alice"]["IdToken"])
+    assert claims["cognito:username"] == "alice" and claims["aud"] == pool.client_id
+    assert isinstance(claims["iat"], int) and claims["sub"]
+    with pytest.raises(errors.Unauthorized):
+        verifier_for(pool).verify_claims(world["bob"]["IdToken"])
+
+
 @pytest.mark.parametrize("token_use", ["id", "access"])
 def test_username_is_lower_cased(pool: Pool, token_use: str) -> None:
     assert verifier_for(pool).verify(sign(claims_for(pool, "Alice_X", token_use))) == "alice_x"
