@@ -1,0 +1,486 @@
+"""Pure image code: sniff the format, decode and validate, make renditions, read EXIF, make a placeholder.
+
+No boto3 and no chalice here: callers hand in bytes and get back a `ProcessedImage` (or an
+`ImageRejected` with a short, user-facing reason). Pillow is imported at the top of this module;
+`app.py` imports this module lazily, inside its event handler, to keep cold starts of the API cheap.
+
+Speed matters (every upload is decoded once, on Lambda), so `process` decodes once, as small as it
+can (JPEG DCT-domain scaling via `Image.draft`), makes the largest rendition first and every smaller
+one from the previous, and does colour management, alpha compositing and rotation on the shrunk
+pixels only.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import blurhash
+from PIL import ExifTags, Image, ImageCms, ImageFile
+
+ALLOWED_TYPES: dict[str, str] = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/avif": "avif",
+}
+RENDITION_SIZES: tuple[int, ...] = (1024, 256)
+
+# Renditions are JPEG. Measured here on six test photos at 1024 px (Pillow 11.3, libjpeg-turbo,
+# libwebp 1.5): JPEG q82 and WebP q75 give the same mean PSNR (~34 dB); WebP is 22% smaller at
+# method 0 (32% at method 4) but takes 15 ms (51 ms) to encode against 1.5 ms for JPEG, which would
+# be a third of the whole per-photo budget. A 1024 px JPEG is ~150 KB, so we keep the CPU and pick
+# the format every browser and every image tool has always shown. JPEG has no alpha: transparent
+# pixels are composited on white.
+RENDITION_TYPE = "image/jpeg"
+RENDITION_EXT = "jpg"
+JPEG_QUALITY = 82
+# resize() reduces by an integer factor (box filter, cheap) while the remaining scale stays above this,
+# then resamples with LANCZOS; 2.0 is what Image.thumbnail uses and keeps PSNR well above 27 dB.
+REDUCING_GAP = 2.0
+PLACEHOLDER_SIDE = 32
+
+# Brands seen in the `ftyp` box of ISO-BMFF images (ISO/IEC 23008-12, AV1 image format spec).
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
+_HEIF_BRANDS = {b"mif1", b"msf1", b"mif2", b"miaf"}
+# Pillow format names tried for each sniffed type; nothing else is ever parsed.
+_PIL_FORMATS: dict[str, list[str]] = {
+    "image/jpeg": ["JPEG"],
+    "image/png": ["PNG"],
+    "image/webp": ["WEBP"],
+    "image/gif": ["GIF"],
+    "image/heic": ["HEIF"],
+    "image/heif": ["HEIF", "AVIF"],
+    "image/avif": ["AVIF"],
+}
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+class ImageRejected(ValueError):
+    """The bytes are not a decodable image of an allowed format; `reason` is safe to show a user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One resized, re-encoded copy of a photo."""
+
+    size: int
+    width: int
+    height: int
+    data: bytes
+    content_type: str
+    ext: str
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    """Everything the gallery keeps from a decoded upload."""
+
+    content_type: str
+    width: int
+    height: int
+    renditions: tuple[Rendition, ...]
+    taken_at: str | None
+    camera: dict[str, str | float | int]
+    gps: dict[str, float] | None
+    placeholder: str
+    dominant_color: str
+
+
+def sniff(head: bytes) -> str | None:
+    """Content type detected from the first bytes (magic numbers; 32 bytes suffice), or None if no
+    allowed format. HEIC vs HEIF vs AVIF from the ftyp brands."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and len(head) >= 12:
+        box_end = min(int.from_bytes(head[:4], "big"), len(head))
+        major = head[8:12]
+        compatible = [head[i : i + 4] for i in range(16, box_end - 3, 4)]
+        for brands in ([major], compatible):
+            if _AVIF_BRANDS.intersection(brands):
+                return "image/avif"
+            if _HEIC_BRANDS.intersection(brands):
+                return "image/heic"
+        if _HEIF_BRANDS.intersection([major, *compatible]):
+            return "image/heif"
+    return None
+
+
+def open_size(data: bytes) -> tuple[int, int]:
+    """(width, height) as stored, from the header only; raises ImageRejected like `process`."""
+    content_type = sniff(data[:32])
+    if content_type is None:
+        raise ImageRejected("unsupported format")
+    with _open(data, content_type) as im:
+        return im.size
+
+
+def process(
+    data: bytes, *, max_pixels: int = 100_000_000, sizes: tuple[int, ...] = RENDITION_SIZES
+) -> ProcessedImage:
+    """Decode fully, validate, make renditions. Raises ImageRejected for anything that is not a
+    decodable image of an allowed format."""
+    if not data:
+        raise ImageRejected("empty file")
+    content_type = sniff(data[:32])
+    if content_type is None:
+        raise ImageRejected("unsupported format")
+    sizes = tuple(sorted({s for s in sizes if s > 0}, reverse=True))
+    if not sizes:
+        raise ValueError("sizes must hold at least one positive size")
+
+    im = _open(data, content_type)
+    width, height = im.size
+    if width * height > max_pixels:
+        raise ImageRejected(_too_many_pixels(width * height, max_pixels))
+    try:
+        if content_type == "image/jpeg" and max(width, height) > sizes[0]:
+            # DCT-domain downscale at decode: the smallest of 1/1..1/8 still at least the largest
+            # rendition. draft() rounds the scale down, so ask for the rendition's exact box.
+            ratio = sizes[0] / max(width, height)
+            im.draft(None, (math.ceil(width * ratio), math.ceil(height * ratio)))
+        im.load()
+    except ImageRejected:
+        raise
+    except Exception as exc:  # Pillow's decoders raise many types on hostile bytes
+        raise ImageRejected(_decode_reason(exc)) from exc
+
+    exif = _exif(im)
+    # HEIF decoders apply irot/imir themselves (pillow-heif then resets the EXIF tag): never twice.
+    orientation = 1 if im.format == "HEIF" else _orientation(exif)
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+
+    base = _normalise_mode(im)
+    icc = im.info.get("icc_profile")
+    renditions: list[Rendition] = []
+    previous: Image.Image | None = None
+    for size in sizes:
+        box = _fit(width, height, size)
+        if previous is None:
+            # Sizes are upright; the decoded pixels are not rotated yet.
+            raw_box = (box[1], box[0]) if orientation in (5, 6, 7, 8) else box
+            shrunk = _resize(base, raw_box)
+            current = _to_srgb(_flatten(shrunk), icc)
+            current = _upright(current, orientation)
+        else:
+            current = _resize(previous, box)
+        renditions.append(_encode(current, size))
+        previous = current
+    assert previous is not None
+
+    tiny = previous.copy()
+    tiny.thumbnail((PLACEHOLDER_SIDE, PLACEHOLDER_SIDE), Image.Resampling.BOX)
+    tiny = tiny.convert("RGB")
+    return ProcessedImage(
+        content_type=content_type,
+        width=width,
+        height=height,
+        renditions=tuple(renditions),
+        taken_at=_taken_at(exif),
+        camera=_camera(exif),
+        gps=_gps(exif),
+        placeholder=_blurhash(tiny),
+        dominant_color=_dominant_color(tiny),
+    )
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def _open(data: bytes, content_type: str) -> ImageFile.ImageFile:
+    """Open (header only) with the one plugin the sniffed type allows."""
+    if content_type in ("image/heic", "image/heif"):
+        _register_heif()
+    try:
+        with warnings.catch_warnings():
+            # We enforce our own limit (max_pixels) as an error; Pillow's 89.5 MP warning is noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=_PIL_FORMATS[content_type])
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses outright at twice its own limit, before we can look at the size.
+        found = _BOMB_PIXELS.search(str(exc))
+        raise ImageRejected(
+            _too_many_pixels(int(found.group(1)), None) if found else "image has too many pixels"
+        ) from exc
+    except Exception as exc:  # header parsers raise SyntaxError, struct.error, ... on junk
+        raise ImageRejected(_decode_reason(exc)) from exc
+    if im.width < 1 or im.height < 1:
+        raise ImageRejected("not a decodable image")
+    return im
+
+
+@functools.cache
+def _register_heif() -> None:
+    """Register pillow-heif's opener on first use only: it costs ~40 ms of import."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener(thumbnails=False)
+
+
+def _decode_reason(exc: Exception) -> str:
+    if "truncated" in str(exc) or isinstance(exc, EOFError):
+        return "image is truncated"
+    return "not a decodable image"
+
+
+def _too_many_pixels(pixels: int, limit: int | None) -> str:
+    if limit is None:
+        return f"image has {pixels} pixels, more than the limit"
+    return f"image has {pixels} pixels, more than the limit of {limit}"
+
+
+def _normalise_mode(im: Image.Image) -> Image.Image:
+    """A mode that resizes correctly: 8-bit L, LA, RGB, RGBA or CMYK (palettes cannot be resampled)."""
+    mode = im.mode
+    if mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
+        return im
+    if mode in ("P", "PA"):
+        return im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
+    if mode.startswith("I"):
+        # 16-bit grey: Pillow's I -> L conversion clips at 255 instead of scaling.
+        return im.convert("I").point(lambda v: v / 257).convert("L")
+    if mode == "1":
+        return im.convert("L")
+    if mode.endswith("A") or mode == "RGBa":
+        return im.convert("RGBA")
+    return im.convert("RGB")
+
+
+def _fit(width: int, height: int, size: int) -> tuple[int, int]:
+    """The box of longest side `size` with the image's aspect; never larger than the image."""
+    longest = max(width, height)
+    if longest <= size:
+        return width, height
+    return max(1, round(width * size / longest)), max(1, round(height * size / longest))
+
+
+def _resize(im: Image.Image, box: tuple[int, int]) -> Image.Image:
+    if im.size == box:
+        return im
+    # reduce() by an integer factor first (reducing_gap), then LANCZOS; RGBA/LA are premultiplied by
+    # Pillow here, so the colour hidden under alpha=0 never bleeds into visible edges.
+    return im.resize(box, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    """Composite alpha on white (the renditions are JPEG)."""
+    if im.mode not in ("RGBA", "LA"):
+        return im
+    base = Image.new(im.mode[:-1], im.size, "white")
+    base.paste(im, mask=im.getchannel("A"))
+    return base
+
+
+@functools.lru_cache(maxsize=16)
+def _srgb_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """A transform from the embedded profile to sRGB, or None when the profile is sRGB already."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if mode != "CMYK" and "srgb" in ImageCms.getProfileDescription(profile).lower():
+            return None
+        return ImageCms.buildTransform(
+            profile, _SRGB, mode, "RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None  # a broken profile: fall back to treating the pixels as sRGB
+
+
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """Pixels in sRGB, as L or RGB: the embedded profile applied (essential for CMYK)."""
+    transform = _srgb_transform(icc, im.mode) if icc else None
+    if transform is not None:
+        return transform.apply(im)
+    return im if im.mode in ("L", "RGB") else im.convert("RGB")
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright(im: Image.Image, orientation: int) -> Image.Image:
+    method = _TRANSPOSE.get(orientation)
+    return im.transpose(method) if method is not None else im
+
+
+def _encode(im: Image.Image, size: int) -> Rendition:
+    out = io.BytesIO()
+    # No exif= and no icc_profile=: the output carries no EXIF, GPS or profile (untagged means sRGB).
+    im.save(out, "JPEG", quality=JPEG_QUALITY)
+    return Rendition(
+        size=size,
+        width=im.width,
+        height=im.height,
+        data=out.getvalue(),
+        content_type=RENDITION_TYPE,
+        ext=RENDITION_EXT,
+    )
+
+
+# --- placeholder --------------------------------------------------------------------------------
+
+
+def _blurhash(tiny: Image.Image) -> str:
+    """BlurHash of the image, with more components along its longer side."""
+    w, h = tiny.size
+    pixels = list(tiny.getdata())
+    rows = [pixels[y * w : (y + 1) * w] for y in range(h)]
+    cx, cy = (4, 3) if w >= h else (3, 4)
+    return str(blurhash.encode(rows, min(cx, w), min(cy, h)))
+
+
+def _dominant_color(tiny: Image.Image) -> str:
+    """The most common of five median-cut colours of the thumbnail."""
+    quantized = tiny.quantize(colors=5, method=Image.Quantize.MEDIANCUT)
+    palette = quantized.getpalette() or [0, 0, 0]
+    _, index = max(quantized.getcolors() or [(1, 0)])
+    assert isinstance(index, int)  # a palette image's colours are palette indexes
+    r, g, b = palette[index * 3 : index * 3 + 3]
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+# --- EXIF (Pillow's parser; malformed metadata never rejects a decodable image) -------------------
+
+
+def _exif(im: Image.Image) -> Image.Exif:
+    try:
+        return im.getexif()
+    except Exception:  # noqa: BLE001 - corrupt EXIF is common and never fatal
+        return Image.Exif()
+
+
+def _ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
+    try:
+        return dict(exif.get_ifd(tag))
+    except Exception:  # noqa: BLE001
+        return {}
+
+
+def _orientation(exif: Image.Exif) -> int:
+    value = exif.get(ExifTags.Base.Orientation, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "").strip()
+    return value or None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, tuple | list):
+        value = value[0] if value else None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _taken_at(exif: Image.Exif) -> str | None:
+    sub = _ifd(exif, ExifTags.IFD.Exif)
+    candidates = (
+        (sub.get(ExifTags.Base.DateTimeOriginal), sub.get(ExifTags.Base.OffsetTimeOriginal)),
+        (sub.get(ExifTags.Base.DateTimeDigitized), sub.get(ExifTags.Base.OffsetTimeDigitized)),
+        (exif.get(ExifTags.Base.DateTime), sub.get(ExifTags.Base.OffsetTime)),
+    )
+    for stamp, offset in candidates:
+        text = _text(stamp)
+        if not text:
+            continue
+        try:
+            moment = datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
+        except ValueError:
+            continue  # "0000:00:00 00:00:00" and other placeholders
+        iso = moment.isoformat()
+        offset_text = _text(offset)
+        if offset_text and re.fullmatch(r"[+-]\d\d:\d\d", offset_text):
+            iso += offset_text
+        elif offset_text == "Z":
+            iso += "+00:00"
+        return iso
+    return None
+
+
+def _camera(exif: Image.Exif) -> dict[str, str | float | int]:
+    sub = _ifd(exif, ExifTags.IFD.Exif)
+    camera: dict[str, str | float | int] = {}
+    for key, value in (
+        ("make", exif.get(ExifTags.Base.Make)),
+        ("model", exif.get(ExifTags.Base.Model)),
+        ("lens", sub.get(ExifTags.Base.LensModel)),
+    ):
+        text = _text(value)
+        if text:
+            camera[key] = text[:100]
+    exposure = _number(sub.get(ExifTags.Base.ExposureTime))
+    if exposure and exposure > 0:
+        camera["exposure"] = f"1/{round(1 / exposure)}" if exposure < 1 else f"{exposure:g}"
+    aperture = _number(sub.get(ExifTags.Base.FNumber))
+    if aperture and aperture > 0:
+        camera["aperture"] = round(aperture, 1)
+    iso = _number(sub.get(ExifTags.Base.ISOSpeedRatings))
+    if iso and iso > 0:
+        camera["iso"] = int(iso)
+    focal = _number(sub.get(ExifTags.Base.FocalLength))
+    if focal and focal > 0:
+        camera["focal_length"] = round(focal, 1)
+    return camera
+
+
+def _gps(exif: Image.Exif) -> dict[str, float] | None:
+    gps = _ifd(exif, ExifTags.IFD.GPSInfo)
+    lat = _degrees(gps.get(ExifTags.GPS.GPSLatitude), gps.get(ExifTags.GPS.GPSLatitudeRef), "S")
+    lon = _degrees(gps.get(ExifTags.GPS.GPSLongitude), gps.get(ExifTags.GPS.GPSLongitudeRef), "W")
+    if lat is None or lon is None or abs(lat) > 90 or abs(lon) > 180 or (lat == 0 and lon == 0):
+        return None
+    result = {"lat": round(lat, 7), "lon": round(lon, 7)}
+    alt = _number(gps.get(ExifTags.GPS.GPSAltitude))
+    if alt is not None:
+        below = gps.get(ExifTags.GPS.GPSAltitudeRef) in (1, b"\x01")
+        result["alt"] = round(-alt if below else alt, 2)
+    return result
+
+
+def _degrees(dms: Any, ref: Any, negative: str) -> float | None:
+    if not isinstance(dms, tuple | list) or len(dms) != 3:
+        return None
+    parts = [_number(part) for part in dms]
+    if any(part is None for part in parts):
+        return None
+    d, m, s = (part or 0.0 for part in parts)
+    value = d + m / 60 + s / 3600
+    return -value if _text(ref) == negative else value
