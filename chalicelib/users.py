@@ -68,11 +68,13 @@ class UserService:
     # Accounts
 
     def signup(self, *, username: Any, email: Any, password: Any) -> dict[str, Any]:
+        # Taken before Cognito creates the user, so every token of this account is issued after it.
+        created_at = int(time.time())
         result = self.accounts.signup(username=username, email=email, password=password)
         self._table.put_item(Item={
             "PK": owner_pk(result["username"]), "SK": PROFILE_SK, "type": "profile",
             "username": result["username"], "display_name": result["username"], "bio": "",
-            "created_at": int(time.time()),
+            "created_at": created_at,
         })
         return result
 
@@ -93,7 +95,7 @@ class UserService:
         # The signature is verified above; reading `iat` again needs no second check. A token issued
         # before this account was (re)created belongs to a deleted account of the same name.
         issued = jwt.decode(token, options={"verify_signature": False}).get("iat", 0)
-        if profile is None or issued < int(profile.get("created_at", 0)) - 1:
+        if profile is None or issued < int(profile.get("created_at", 0)):
             raise Unauthorized("invalid or expired token")
         return username
 
