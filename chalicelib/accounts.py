@@ -234,7 +234,9 @@ class Accounts:
             )
         except ClientError as exc:
             code = _error_code(exc)
-            if code in ("NotAuthorizedException", "UserNotFoundException", "InvalidParameterException"):
+            # InvalidParameterException is left to _common: with input validated above it means
+            # a misconfigured client (e.g. USER_PASSWORD_AUTH not enabled), a 503 worth logging.
+            if code in ("NotAuthorizedException", "UserNotFoundException"):
                 if "attempts exceeded" in _error_message(exc).lower():
                     raise errors.TooManyRequests("too many failed attempts, try again later") from exc
                 # Wrong password, unknown user, disabled user: one indistinguishable answer.

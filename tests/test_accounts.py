@@ -273,6 +273,12 @@ INTERNAL = "1 validation error detected: Value at 'password' failed to satisfy c
         ("login", "NotAuthorizedException", "User is disabled.", errors.Unauthorized),
         ("login", "UserNotFoundException", "User does not exist.", errors.Unauthorized),
         ("login", "NotAuthorizedException", "Password attempts exceeded", errors.TooManyRequests),
+        (
+            "login",
+            "InvalidParameterException",
+            "USER_PASSWORD_AUTH flow not enabled for this client",
+            errors.ServiceUnavailable,
+        ),
         ("login", "UserNotConfirmedException", "User is not confirmed.", errors.Forbidden),
         ("login", "PasswordResetRequiredException", "Password reset required", errors.Forbidden),
         ("refresh", "NotAuthorizedException", "Refresh Token has been revoked", errors.Unauthorized),
