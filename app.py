@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Chalice, Response
 
-from chalicelib import config, formats, validation
+from chalicelib import config, formats, validation, webui
 from chalicelib.errors import GalleryError, ServiceUnavailable, Unauthorized
 from chalicelib.services import Services, services
 
@@ -228,6 +228,31 @@ def feed() -> dict[str, Any]:
     svc = _svc()
     page = svc.photos.feed(limit=validation.limit(_query("limit")), cursor=_query("cursor"))
     return _page([svc.photos.public_view(p) for p in page.items], page.next_cursor)
+
+
+# The web UI (static files under chalicelib/web/)
+
+
+def _serve(name: str) -> Response:
+    found = webui.asset(name)
+    if found is None:
+        return _error(404, "NotFoundError", "no such file")
+    headers = {"Content-Type": found.content_type, "ETag": found.etag, "Cache-Control": found.cache_control,
+               "X-Content-Type-Options": "nosniff"}
+    if (app.current_request.headers or {}).get("if-none-match") == found.etag:
+        return Response(body="", status_code=304, headers=headers)
+    text = found.body.decode("utf-8") if found.content_type.startswith(("text/", "application/")) else found.body
+    return Response(body=text, status_code=200, headers=headers)
+
+
+@app.route("/", methods=["GET"])
+def index() -> Response:
+    return _serve("index.html")
+
+
+@app.route("/static/{name}", methods=["GET"])
+def static(name: str) -> Response:
+    return _serve(name)
 
 
 # Event handlers
