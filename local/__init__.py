@@ -1,0 +1,1 @@
+"""The embedded local AWS stack behind `make run` (moto server, resources, events, state). Not packaged."""
