@@ -67,6 +67,17 @@ def _queue_arn(sqs: Any, url: str) -> str:
     return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
 
+def _check_port_free(port: int) -> None:
+    with socket.socket() as s:
+        # As the servers themselves bind: a restart must not trip over its own TIME_WAIT sockets.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise RuntimeError(f"port {port} is in use (another `make run`?); choose others with "
+                               "--port/--aws-port or PORT=/AWS_PORT=") from None
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now (for tests running a second stack)."""
     with socket.socket() as s:
@@ -121,6 +132,10 @@ class LocalStack:
     # --- start ----------------------------------------------------------------------------------
 
     def start(self) -> None:
+        # Before anything else: were the API port taken, the readiness check below would be answered
+        # by whoever holds it.
+        for port in (self.port, self.aws_port):
+            _check_port_free(port)
         self._lock_state_dir()
         os.environ.update(EMULATOR_ENV)
         os.environ.pop("AWS_PROFILE", None)  # never let a developer's real profile leak in
