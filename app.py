@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Chalice, Response
+from chalice.app import Request
 
 from chalicelib import config, formats, validation, webui
 from chalicelib.errors import GalleryError, ServiceUnavailable, Unauthorized
@@ -30,7 +31,10 @@ _THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException", 
                "InternalError", "RequestTimeout"}
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+Headers = dict[str, str | list[str]]
+
+
+def _error(status: int, code: str, message: str, headers: Headers | None = None) -> Response:
     return Response(body={"Code": code, "Message": message}, status_code=status, headers=headers or {})
 
 
@@ -67,22 +71,35 @@ def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
     return register
 
 
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None, "only called while handling a request"
+    return request
+
+
+def _raw_body() -> bytes:
+    raw = _request().raw_body
+    return raw.encode() if isinstance(raw, str) else (raw or b"")
+
+
 def _svc() -> Services:
     return services(config.load())
 
 
 def _caller() -> str:
     """The signed-in username: the one place a request's identity comes from."""
-    header = (app.current_request.headers or {}).get("authorization")
+    header = _request().headers.get("authorization")
     return _svc().identify(header)
 
 
 def _query(name: str) -> str | None:
-    return (app.current_request.query_params or {}).get(name)
+    params: Any = _request().query_params or {}
+    value = params.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _json_body(*, allowed: set[str], required: frozenset[str] = frozenset()) -> dict[str, Any]:
-    return validation.json_object(app.current_request.raw_body, allowed=allowed, required=required)
+    return validation.json_object(_raw_body(), allowed=allowed, required=required)
 
 
 def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
@@ -127,7 +144,7 @@ def upload_image() -> Response:
     svc = _svc()
     photo = svc.photos.upload_inline(
         owner,
-        app.current_request.raw_body or b"",
+        _raw_body(),
         title=_query("title"),
         description=_query("description"),
         filename=_query("filename"),
@@ -237,11 +254,12 @@ def _serve(name: str) -> Response:
     found = webui.asset(name)
     if found is None:
         return _error(404, "NotFoundError", "no such file")
-    headers = {"Content-Type": found.content_type, "ETag": found.etag, "Cache-Control": found.cache_control,
-               "X-Content-Type-Options": "nosniff"}
-    if (app.current_request.headers or {}).get("if-none-match") == found.etag:
+    headers: Headers = {"Content-Type": found.content_type, "ETag": found.etag,
+                        "Cache-Control": found.cache_control, "X-Content-Type-Options": "nosniff"}
+    if _request().headers.get("if-none-match") == found.etag:
         return Response(body="", status_code=304, headers=headers)
-    text = found.body.decode("utf-8") if found.content_type.startswith(("text/", "application/")) else found.body
+    textual = found.content_type.startswith(("text/", "application/"))
+    text = found.body.decode("utf-8") if textual else found.body
     return Response(body=text, status_code=200, headers=headers)
 
 

@@ -12,7 +12,6 @@ import functools
 import time
 from typing import Any
 
-import jwt
 from boto3.dynamodb.conditions import Key
 
 from . import validation
@@ -59,6 +58,7 @@ class UserService:
             user_pool_id=self.settings.user_pool_id,
             client_id=self.settings.user_pool_client_id,
             jwks_url=self.settings.jwks_url or None,
+            leeway=10,  # Cognito's clock and Lambda's may differ by a few seconds
         )
 
     def _require_pool(self) -> None:
@@ -76,26 +76,26 @@ class UserService:
             "username": result["username"], "display_name": result["username"], "bio": "",
             "created_at": created_at,
         })
-        return result
+        return dict(result)
 
     def confirm(self, *, username: Any, code: Any) -> None:
         self.accounts.confirm(username=username, code=code)
 
     def login(self, *, username: Any, password: Any) -> dict[str, Any]:
-        return self.accounts.login(username=username, password=password)
+        return dict(self.accounts.login(username=username, password=password))
 
     def refresh(self, *, refresh_token: Any) -> dict[str, Any]:
-        return self.accounts.refresh(refresh_token=refresh_token)
+        return dict(self.accounts.refresh(refresh_token=refresh_token))
 
     def identify(self, authorization: str | None) -> str:
         """The username of a valid token whose account still exists."""
         token = bearer_token(authorization)
-        username = self.verifier.verify(token)
+        claims = self.verifier.verify_claims(token)
+        username = str(claims.get("cognito:username") or claims.get("username")).lower()
         profile = self._profile_item(username)
-        # The signature is verified above; reading `iat` again needs no second check. A token issued
-        # before this account was (re)created belongs to a deleted account of the same name.
-        issued = jwt.decode(token, options={"verify_signature": False}).get("iat", 0)
-        if profile is None or issued < int(profile.get("created_at", 0)):
+        # A token issued before this account was (re)created belongs to a deleted account of the
+        # same name.
+        if profile is None or int(claims.get("iat", 0)) < int(profile.get("created_at", 0)):
             raise Unauthorized("invalid or expired token")
         return username
 

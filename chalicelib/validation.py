@@ -59,7 +59,9 @@ def filename(value: Any) -> str:
     return "" if base in {".", ".."} else base
 
 
-def json_object(raw_body: bytes | None, *, allowed: set[str], required: set[str] = frozenset()) -> dict:
+def json_object(
+    raw_body: bytes | None, *, allowed: set[str], required: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Parse a JSON object body and check its keys: unknown or missing ones are a 400."""
     if not raw_body:
         raise BadRequest("request body must be a JSON object")

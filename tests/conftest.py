@@ -75,7 +75,7 @@ class Stack:
     def table(self) -> Any:
         return boto3.resource("dynamodb", region_name="us-east-1").Table(self.outputs["PhotoTableName"])
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def objects(self, prefix: str = "") -> list[str]:
         """Every object key in the bucket (under `prefix`)."""
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
@@ -142,8 +142,8 @@ def make_user(client: Client) -> Callable[[str], User]:
     """Sign a user up and in through the API, with real Cognito tokens."""
 
     def make(username: str) -> User:
-        signed_up = _post_json(client, "/auth/signup",
-                               {"username": username, "email": f"{username}@example.com", "password": PASSWORD})
+        account = {"username": username, "email": f"{username}@example.com", "password": PASSWORD}
+        signed_up = _post_json(client, "/auth/signup", account)
         assert signed_up.status_code == 201, signed_up.body
         login = _post_json(client, "/auth/login", {"username": username, "password": PASSWORD})
         assert login.status_code == 200, login.body

@@ -3,6 +3,7 @@ events that AWS would send after an upload."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +29,8 @@ class Gallery:
     def _answer(self, response: Any) -> Answer:
         body: Any = response.body
         if body:
-            try:
+            with contextlib.suppress(ValueError):
                 body = json.loads(body)
-            except ValueError:
-                pass
         return Answer(response.status_code, body, dict(response.headers))
 
     def request(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
@@ -56,7 +55,7 @@ class Gallery:
 
     def deliver_uploads(self) -> list[str]:
         """Deliver the event of every object waiting under uploads/."""
-        keys = self.stack.keys("uploads/")
+        keys = self.stack.objects("uploads/")
         for key in keys:
             self.deliver(key)
         return keys

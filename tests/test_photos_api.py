@@ -21,7 +21,7 @@ def test_can_upload_a_jpeg_and_see_it_processing(gallery):
     assert created.body["title"] == "Lake"
     assert created.body["filename"] == "lake.jpg"
     assert created.body["size"] == len(JPEG)
-    assert gallery.stack.keys("uploads/") == [f"uploads/alice/{created.body['id']}"]
+    assert gallery.stack.objects("uploads/") == [f"uploads/alice/{created.body['id']}"]
 
 
 def test_format_is_detected_from_the_bytes_not_the_declared_type(gallery):
@@ -44,7 +44,7 @@ def test_bytes_of_no_allowed_format_are_refused_at_once(gallery, stack, body, wo
     answer = gallery.upload(body)
     assert answer.status == 400
     assert words in answer.body["Message"]
-    assert stack.keys() == []
+    assert stack.objects() == []
     assert [i for i in stack.items() if i["SK"].startswith("PHOTO#")] == []
 
 
@@ -53,7 +53,7 @@ def test_a_body_over_the_inline_limit_is_413_and_points_to_uploads(gallery, stac
     answer = gallery.upload(JPEG)
     assert answer.status == 413
     assert "POST /uploads" in answer.body["Message"]
-    assert stack.keys() == []
+    assert stack.objects() == []
 
 
 def test_a_body_without_an_image_content_type_is_415(gallery):
@@ -64,13 +64,13 @@ def test_s3_event_makes_upright_renditions_and_a_ready_record(gallery, stack):
     photo = gallery.upload_ready(photo_bytes("Landscape_6.jpg"))  # stored 1200x1800, orientation 6
     assert photo["status"] == "ready"
     assert (photo["width"], photo["height"]) == (1800, 1200)
-    assert stack.keys(f"uploads/alice/{photo['id']}") == []
-    assert stack.keys(f"originals/alice/{photo['id']}") == [f"originals/alice/{photo['id']}"]
+    assert stack.objects(f"uploads/alice/{photo['id']}") == []
+    assert stack.objects(f"originals/alice/{photo['id']}") == [f"originals/alice/{photo['id']}"]
     for name, longest in (("thumbnail", 256), ("preview", 1024)):
         image = Image.open(io.BytesIO(gallery.fetch(photo["urls"][name]).content))
         assert max(image.size) == longest
         assert image.width > image.height  # upright landscape
-    renditions = stack.keys(f"renditions/alice/{photo['id']}/")
+    renditions = stack.objects(f"renditions/alice/{photo['id']}/")
     assert len(renditions) == 2
 
 
@@ -147,7 +147,8 @@ def test_listing_queries_an_index_and_never_scans(gallery, stack):
     calls = []
     table_client = aws.table(stack.outputs["PhotoTableName"]).meta.client
     table_client.meta.events.register(
-        "before-parameter-build.dynamodb.*", lambda model, params, **_: calls.append((model.name, params.get("IndexName")))
+        "before-parameter-build.dynamodb.*",
+        lambda model, params, **_: calls.append((model.name, params.get("IndexName"))),
     )
     assert gallery.list().status == 200
     assert ("Query", "gallery") in calls
@@ -204,7 +205,7 @@ def test_delete_leaves_nothing_behind(gallery, stack):
     photo = gallery.upload_ready(JPEG)
     assert gallery.request("DELETE", f"/images/{photo['id']}").status == 204
     assert gallery.get(photo["id"]).status == 404
-    assert stack.keys() == []
+    assert stack.objects() == []
     assert [i for i in stack.items() if i["SK"].startswith("PHOTO#")] == []
     # Deleting again is a 404, not a 500.
     assert gallery.request("DELETE", f"/images/{photo['id']}").status == 404
@@ -226,7 +227,7 @@ def test_another_users_photo_is_404_on_every_route(gallery, client, stack, bob):
     assert intruder.request("DELETE", f"/images/{photo['id']}").status == 404
     assert intruder.list().body["items"] == []
     assert gallery.get(photo["id"]).body["title"] == ""
-    assert len(stack.keys(f"originals/alice/{photo['id']}")) == 1
+    assert len(stack.objects(f"originals/alice/{photo['id']}")) == 1
 
 
 def test_filenames_are_cleaned(gallery):
