@@ -290,7 +290,8 @@ class PhotoService:
     def _fail(self, photo: Photo, key: str, error: Exception) -> None:
         # Keep the bytes where no lifecycle rule expires them, so the photo can be processed again.
         if self.storage.exists(key):
-            self.storage.copy(key, storage.original_key(photo.owner, photo.id), content_type=photo.content_type)
+            original = storage.original_key(photo.owner, photo.id)
+            self.storage.copy(key, original, content_type=photo.content_type)
 
         def fail(p: Photo) -> Photo:
             p.status, p.error, p.expires_at, p.updated_at = FAILED, _describe(error), None, now_iso()
