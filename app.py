@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Chalice, Response
 from chalice.app import Request
 
-from chalicelib import config, formats, validation, webui
+from chalicelib import aws, config, formats, validation, webui
 from chalicelib.errors import GalleryError, ServiceUnavailable, Unauthorized
 from chalicelib.services import Services, services
 
@@ -43,6 +43,7 @@ def _answer_errors(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        aws.FUNCTION.set("api_handler")
         try:
             return view(*args, **kwargs)
         except ServiceUnavailable as error:
@@ -279,6 +280,7 @@ def static(name: str) -> Response:
 @app.on_s3_event(bucket=config.import_time_bucket(), prefix="uploads/", events=["s3:ObjectCreated:*"])
 def handle_upload(event: Any) -> None:
     """Make the renditions of a photo whose bytes just landed under `uploads/`."""
+    aws.FUNCTION.set("handle_upload")
     outcome = _svc().photos.process_upload(event.key)
     app.log.info(json.dumps({"event": "s3", "key": event.key, "outcome": outcome}))
 
@@ -286,6 +288,7 @@ def handle_upload(event: Any) -> None:
 @app.on_sqs_message(queue=config.import_time_work_queue(), batch_size=1)
 def handle_work(event: Any) -> None:
     """Run background jobs from the work queue (one message per invocation)."""
+    aws.FUNCTION.set("handle_work")
     svc = _svc()
     for record in event:
         svc.jobs.run(json.loads(record.body))

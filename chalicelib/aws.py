@@ -7,6 +7,7 @@ Every client uses botocore's standard retry mode, so throttling (`SlowDown`,
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 from typing import Any
@@ -19,6 +20,11 @@ _RETRIES = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeo
 _S3 = _RETRIES.merge(Config(signature_version="s3v4"))
 # An emulator on 127.0.0.1 has no per-bucket host names, so address buckets by path there.
 _S3_EMULATED = _S3.merge(Config(s3={"addressing_style": "path"}))
+
+
+# Which Lambda function of the app is running (its Chalice name). Each has its own IAM policy, so
+# the policy generator attributes every AWS call to the function that made it.
+FUNCTION: contextvars.ContextVar[str] = contextvars.ContextVar("function", default="api_handler")
 
 
 @functools.cache
