@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus, unquote_plus
 
 log = logging.getLogger("local.dispatch")
 
@@ -89,7 +90,7 @@ class AppLoader:
 
 
 def complete_s3_record(record: dict[str, Any]) -> dict[str, Any]:
-    """Add the fields real S3 puts in a notification record and moto leaves out."""
+    """Make moto's notification record look like real S3's: missing fields added, key encoded alike."""
     record.setdefault("userIdentity", {"principalId": "AWS:AIDALOCALSTACKUSER"})
     record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
     record.setdefault("responseElements", {
@@ -97,7 +98,11 @@ def complete_s3_record(record: dict[str, Any]) -> dict[str, Any]:
     })
     s3 = record.get("s3", {})
     s3.get("bucket", {}).setdefault("ownerIdentity", {"principalId": "A3LOCALOWNER"})
-    s3.get("object", {}).setdefault("sequencer", f"{time.time_ns():X}")
+    obj = s3.get("object", {})
+    obj.setdefault("sequencer", f"{time.time_ns():X}")
+    if "key" in obj:
+        # S3 form-encodes the key but keeps its slashes; moto encodes them too (%2F).
+        obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
     return record
 
 

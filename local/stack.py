@@ -67,6 +67,33 @@ def _queue_arn(sqs: Any, url: str) -> str:
     return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
 
+def create_s3_events_queue(sqs: Any) -> str:
+    """Local-only: S3 notifications go to this queue, and a dispatcher hands them to handle_upload.
+
+    Three deliveries, then a dead-letter queue: like Lambda's asynchronous invoke (one try, two
+    retries), which S3 uses in the cloud.
+    """
+    dlq = sqs.create_queue(QueueName=f"{S3_EVENTS_QUEUE}-dlq")["QueueUrl"]
+    return str(sqs.create_queue(QueueName=S3_EVENTS_QUEUE, Attributes={
+        "VisibilityTimeout": "120",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": _queue_arn(sqs, dlq), "maxReceiveCount": 3}),
+    })["QueueUrl"])
+
+
+def install_bucket_notification(clients: dict[str, Any], bucket: str, queue_url: str) -> None:
+    """`s3:ObjectCreated:*` under `uploads/` to the queue, as Chalice's on_s3_event does for Lambda."""
+    clients["s3"].put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={"QueueConfigurations": [{
+            "Id": "uploads-to-handle-upload",
+            "QueueArn": _queue_arn(clients["sqs"], queue_url),
+            "Events": ["s3:ObjectCreated:*"],
+            # moto matches filter rule names in lower case only (real S3 accepts both).
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+        }]},
+    )
+
+
 def _check_port_free(port: int) -> None:
     with socket.socket() as s:
         # As the servers themselves bind: a restart must not trip over its own TIME_WAIT sockets.
@@ -155,12 +182,12 @@ class LocalStack:
         self.outputs = apply_template(
             self._clients, {"Stage": STAGE, "AllowedOrigins": origins}, account_id=ACCOUNT_ID, region=REGION
         ).outputs
-        s3_events_url = self._create_s3_events_queue()
+        s3_events_url = create_s3_events_queue(self._clients["sqs"])
 
         self._store = StateStore(self.state_dir, self._clients, account_id=ACCOUNT_ID, region=REGION)
         self.restored = self._store.restore(**self._persisted())
         # Only now: restored uploads must not look like new ones.
-        self._install_bucket_notification(s3_events_url)
+        install_bucket_notification(self._clients, self.outputs["PhotoBucketName"], s3_events_url)
         self._saved_generations = self._emulator.changes.snapshot()
         self._saver = threading.Thread(target=self._save_periodically, name="snapshotter", daemon=True)
         self._saver.start()
@@ -183,34 +210,6 @@ class LocalStack:
                 f"{self.state_dir} is in use by another local stack; stop it, or give this one its own "
                 "state directory (--state-dir)"
             ) from None
-
-    def _create_s3_events_queue(self) -> str:
-        """Local-only: S3 notifications go to this queue, and a dispatcher hands them to handle_upload.
-
-        Three deliveries, then the dead-letter queue: like Lambda's asynchronous invoke (one try, two
-        retries) that S3 uses in the cloud.
-        """
-        sqs = self._clients["sqs"]
-        dlq = sqs.create_queue(QueueName=f"{S3_EVENTS_QUEUE}-dlq")["QueueUrl"]
-        dlq_arn = _queue_arn(sqs, dlq)
-        return sqs.create_queue(QueueName=S3_EVENTS_QUEUE, Attributes={
-            "VisibilityTimeout": "120",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
-        })["QueueUrl"]
-
-    def _install_bucket_notification(self, queue_url: str) -> None:
-        sqs = self._clients["sqs"]
-        arn = _queue_arn(sqs, queue_url)
-        self._clients["s3"].put_bucket_notification_configuration(
-            Bucket=self.outputs["PhotoBucketName"],
-            NotificationConfiguration={"QueueConfigurations": [{
-                "Id": "uploads-to-handle-upload",
-                "QueueArn": arn,
-                "Events": ["s3:ObjectCreated:*"],
-                # moto matches filter rule names in lower case only (real S3 accepts both).
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
-            }]},
-        )
 
     def _ensure_demo_user(self) -> None:
         """Sign the demo account up through the app, so it gets what any account gets (its profile).
