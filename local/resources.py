@@ -250,9 +250,13 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     """CloudFormation's flat lifecycle rule in the S3 API's nested shape."""
     _check_known("LifecycleConfiguration rule", rule, {
         "Id", "Status", "Prefix", "ExpirationInDays", "AbortIncompleteMultipartUpload",
-        "NoncurrentVersionExpirationInDays",
+        "NoncurrentVersionExpirationInDays", "TagFilters",
     })
-    out: dict[str, Any] = {"Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    tags = rule.get("TagFilters", [])
+    filter_: dict[str, Any] = {"Prefix": rule.get("Prefix", "")}
+    if tags:
+        filter_ = {"And": {**({"Prefix": rule["Prefix"]} if rule.get("Prefix") else {}), "Tags": tags}}
+    out: dict[str, Any] = {"Status": rule["Status"], "Filter": filter_}
     if "Id" in rule:
         out["ID"] = rule["Id"]
     if "ExpirationInDays" in rule:
