@@ -35,3 +35,9 @@ reset:
 
 clean: reset
 	rm -rf $(VENV) .pytest_cache .mypy_cache
+
+## make bench: time the image pipeline against naive Pillow and pyvips over the photos in $(PHOTOS)
+PHOTOS ?= ../shared/photos
+bench: venv
+	$(BIN)/pip install -q -r bench/requirements.txt
+	$(BIN)/python -m bench --photos $(PHOTOS)
