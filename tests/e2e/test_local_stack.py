@@ -19,7 +19,7 @@ import requests
 from PIL import Image
 
 if TYPE_CHECKING:
-    from tests.e2e.conftest import StackProcess
+    from e2e.conftest import StackProcess
 
 pytestmark = pytest.mark.e2e
 
