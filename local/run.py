@@ -65,14 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo_user:
         print(f"Demo account: username {DEMO_USERNAME!r}, password {DEMO_PASSWORD!r}")
     print("Ctrl-C to stop", flush=True)
+    problem = None
     try:
-        while not stopping.wait(0.5):
+        while not stopping.wait(0.5) and not (problem := stack.problem()):
             pass
     finally:
-        print("\nstopping: saving state and shutting down...", flush=True)
+        print(f"\n{problem or 'stopping'}: saving state and shutting down...", flush=True)
         stack.stop()
     print("stopped", flush=True)
-    return 0
+    return 1 if problem else 0
 
 
 if __name__ == "__main__":

@@ -291,6 +291,12 @@ class LocalStack:
             time.sleep(0.05)
         raise RuntimeError(f"chalice local did not listen on port {self.port} within 60 s")
 
+    def problem(self) -> str | None:
+        """Why the stack can no longer serve (its `chalice local` died), or None while it is healthy."""
+        if self._chalice is not None and self._chalice.poll() is not None:
+            return f"chalice local exited with status {self._chalice.returncode}"
+        return None
+
     # --- persistence ----------------------------------------------------------------------------
 
     def save(self, services: set[str] | None = None) -> None:
