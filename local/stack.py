@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from local.state import write_atomic
+
 log = logging.getLogger("local.stack")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -105,6 +107,19 @@ def _check_port_free(port: int) -> None:
                                "--port/--aws-port or PORT=/AWS_PORT=") from None
 
 
+def _group_cmdlines(pgid: int) -> list[bytes]:
+    """Command lines of the live processes in process group `pgid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pgrp is the 3rd field after the parenthesised command name, which may contain spaces.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                found.append((stat.parent / "cmdline").read_bytes())
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now (for tests running a second stack)."""
     with socket.socket() as s:
@@ -161,9 +176,10 @@ class LocalStack:
     def start(self) -> None:
         # Before anything else: were the API port taken, the readiness check below would be answered
         # by whoever holds it.
+        self._lock_state_dir()
+        self._reap_stale_chalice()
         for port in (self.port, self.aws_port):
             _check_port_free(port)
-        self._lock_state_dir()
         os.environ.update(EMULATOR_ENV)
         os.environ.pop("AWS_PROFILE", None)  # never let a developer's real profile leak in
         import boto3  # after the environment: moto and boto3 read it
@@ -282,6 +298,7 @@ class LocalStack:
         # Its own session: the autoreloader forks a worker, and stop() kills the whole group.
         self._chalice = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, start_new_session=True,
                                          stdout=out, stderr=subprocess.STDOUT if out else None)
+        write_atomic(self._chalice_pid_file, str(self._chalice.pid).encode())
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self._chalice.poll() is not None:
@@ -290,6 +307,27 @@ class LocalStack:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"chalice local did not listen on port {self.port} within 60 s")
+
+    @property
+    def _chalice_pid_file(self) -> Path:
+        return self.state_dir / "chalice.pgid"
+
+    def _reap_stale_chalice(self) -> None:
+        """A previous run killed with SIGKILL leaves its `chalice local` group serving: end it.
+
+        Only that group (its id is in the state directory, which we hold the lock of), and only if
+        a process in it is still a `chalice local`.
+        """
+        try:
+            pgid = int(self._chalice_pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        if any(b"chalice" in cmd and b"local" in cmd for cmd in _group_cmdlines(pgid)):
+            log.warning("stopping chalice local (process group %s) left over from a previous run", pgid)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            time.sleep(0.2)
+        self._chalice_pid_file.unlink(missing_ok=True)
 
     def problem(self) -> str | None:
         """Why the stack can no longer serve (its `chalice local` died), or None while it is healthy."""
@@ -356,3 +394,4 @@ class LocalStack:
         # The reloader's worker may outlive its parent for a moment: make sure the group is gone.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        self._chalice_pid_file.unlink(missing_ok=True)
