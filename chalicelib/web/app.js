@@ -27,7 +27,7 @@
       else if (name === "text") el.textContent = value;
       else el.setAttribute(name, value === true ? "" : value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       el.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -105,7 +105,18 @@
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = `Bearer ${token}`;
-    const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
+    const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" };
+    let response;
+    // A dropped connection (a phone between networks, a server restarting) is retried a few times.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        response = await fetch(path, init);
+        break;
+      } catch (error) {
+        if (attempt >= 5) throw new Error("the server could not be reached; check your connection");
+        await sleep(300 * 2 ** attempt);
+      }
+    }
     if (!response.ok) throw await readError(response);
     return response.status === 204 ? null : response.json();
   }
@@ -329,8 +340,11 @@
 
     prepend(item) {
       if (this.tiles.has(item.id)) return this.update(item);
-      this.items.unshift(item);
-      this.grid.prepend(this.makeTile(item));
+      // Ids sort by upload time: keep the grid newest first whatever order uploads finish in.
+      const index = this.items.findIndex((x) => x.id < item.id);
+      const tile = this.makeTile(item);
+      if (index < 0) { this.items.push(item); this.grid.append(tile); }
+      else { this.grid.insertBefore(tile, this.tiles.get(this.items[index].id)); this.items.splice(index, 0, item); }
       this.updateEmpty();
     }
 
