@@ -42,6 +42,21 @@ def big_jpeg(target_bytes: int = 8 * 1024 * 1024) -> bytes:
         side = int(side * (target_bytes / buffer.tell()) ** 0.5 * 1.05) + 1
 
 
+def assert_browser_may_upload(upload_url: str, web_origin: str) -> None:
+    """The bucket's CORS rule (from infra/resources.yaml) admits the web UI's origin and no other."""
+    def preflight(origin: str) -> requests.Response:
+        return requests.options(upload_url, timeout=30, headers={
+            "Origin": origin, "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type",
+        })
+
+    allowed = preflight(web_origin)
+    assert allowed.status_code == 200
+    assert allowed.headers.get("Access-Control-Allow-Origin") == web_origin
+    # moto's server echoes the origin on every answer, but refuses the preflight, as S3 does.
+    assert preflight("http://elsewhere.example").status_code == 403
+
+
 def upload_direct(session: requests.Session, base_url: str, body: bytes) -> str:
     """POST /uploads, then send the bytes to S3 with the returned presigned PUT or POST."""
     response = session.post(f"{base_url}/uploads", json={
@@ -51,6 +66,7 @@ def upload_direct(session: requests.Session, base_url: str, body: bytes) -> str:
     grant = response.json()
     assert grant["expires_at"]
     upload = grant["upload"]
+    assert_browser_may_upload(upload["url"], base_url)
     if upload["method"] == "PUT":
         sent = requests.put(upload["url"], data=body, headers=upload.get("headers", {}), timeout=60)
     else:
