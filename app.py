@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Chalice, Response
 from chalice.app import Request
 
-from chalicelib import aws, config, formats, validation, webui
+from chalicelib import aws, config, formats, openapi, validation, webui
 from chalicelib.errors import GalleryError, ServiceUnavailable, Unauthorized
 from chalicelib.services import Services, services
 
@@ -272,6 +273,62 @@ def index() -> Response:
 @app.route("/static/{name}", methods=["GET"])
 def static(name: str) -> Response:
     return _serve(name)
+
+
+# The contract, and 405 for every method a path lacks
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3 document of this API (chalicelib/openapi.py), with the caller's base URL."""
+    request = _request()
+    host = request.headers.get("host", "127.0.0.1:8000")
+    local = host.startswith(("127.", "localhost"))
+    proto = request.headers.get("x-forwarded-proto", "http" if local else "https")
+    stage = (request.context or {}).get("stage", "")
+    prefix = f"/{stage}" if stage and host.endswith(".amazonaws.com") else ""
+    return openapi.document(f"{proto}://{host}{prefix}")
+
+
+# Methods API Gateway can route; a path gets a 405 view for each it lacks (there, an unrouted method
+# would answer 403 "Missing Authentication Token"). Register routes above this point.
+_ROUTABLE = ("GET", "POST", "PUT", "PATCH", "DELETE")
+NOT_ALLOWED_VIEW = "method_not_allowed"
+
+
+def method_not_allowed(**_params: str) -> Response:
+    request = _request()
+    entries = app.routes[request.context["resourcePath"]].items()
+    allowed = ", ".join(m for m, entry in entries if entry.view_name != NOT_ALLOWED_VIEW)
+    return Response(
+        body={"Code": "MethodNotAllowedError", "Message": f"{request.method} is not allowed; use {allowed}"},
+        status_code=405,
+        headers={"Allow": allowed},
+    )
+
+
+def _answer_405_for_missing_methods() -> None:
+    for path, entries in list(app.routes.items()):
+        missing = [m for m in _ROUTABLE if m not in entries]
+        if missing:
+            # Any body type: the answer is 405 whatever was sent (not 415).
+            app.route(path, methods=missing, name=NOT_ALLOWED_VIEW, content_types=["*/*"])(method_not_allowed)
+
+
+def _route_every_method_locally() -> None:
+    """Under `chalice local` only: its HTTP server answers 501 to methods it has no `do_X` for (TRACE,
+    QUERY...), which fuzzers count as a server error. Hand them to the app, which answers 405."""
+    server = sys.modules.get("chalice.local")
+    handler = getattr(server, "ChaliceRequestHandler", None)
+    if handler is None:
+        return
+    for method in ("TRACE", "CONNECT", "QUERY", "SEARCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE",
+                   "LOCK", "UNLOCK", "PURGE", "LINK", "UNLINK"):
+        setattr(handler, f"do_{method}", handler._generic_handle)
+
+
+_answer_405_for_missing_methods()
+_route_every_method_locally()
 
 
 # Event handlers
