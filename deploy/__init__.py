@@ -1,0 +1,1 @@
+"""Deploying the gallery to AWS: stack, per-function IAM policies, Chalice stages."""
