@@ -7,7 +7,7 @@ AWS_PORT ?= 5000
 STAGE ?= dev
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv run test lint bench clean reset
+.PHONY: venv run test lint bench clean reset policy deploy destroy package
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -26,7 +26,7 @@ test: venv lint
 	$(BIN)/python -m pytest
 
 lint: venv
-	$(BIN)/ruff check app.py chalicelib local tests bench
+	$(BIN)/ruff check app.py chalicelib local tests bench deploy
 	$(BIN)/mypy app.py chalicelib
 
 ## make reset: forget the local stack's saved state
@@ -41,3 +41,21 @@ PHOTOS ?= ../shared/photos
 bench: venv
 	$(BIN)/pip install -q -r bench/requirements.txt
 	$(BIN)/python -m bench --photos $(PHOTOS)
+
+## make policy: run the suite recording each Lambda function's AWS calls; write .chalice/policy-*.json
+AWS_CALLS_LOG ?= .local/aws-calls.json
+policy: venv
+	-RECORD_AWS_CALLS=$(AWS_CALLS_LOG) $(BIN)/python -m pytest
+	$(BIN)/python -m deploy.policy write $(AWS_CALLS_LOG)
+
+## make deploy STAGE=dev: stack (CloudFormation) + functions and API (Chalice); prints the API URL
+deploy: venv
+	$(BIN)/python -m deploy.deploy deploy --stage $(STAGE)
+
+## make destroy STAGE=dev [PURGE=1]: delete the API, functions and stack; PURGE=1 also the photos
+destroy: venv
+	$(BIN)/python -m deploy.deploy destroy --stage $(STAGE) $(if $(filter 1 true yes,$(PURGE)),--purge)
+
+## make package STAGE=dev: the Lambda packages and Terraform config, in .local/build/package-$(STAGE)
+package: venv
+	$(BIN)/python -m deploy.deploy package --stage $(STAGE) --out .local/build/package-$(STAGE)
