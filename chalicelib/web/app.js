@@ -813,6 +813,7 @@
       else if (lightbox.opener && lightbox.opener.isConnected) lightbox.opener.focus();
     });
     dialog.addEventListener("keydown", (e) => {
+      if (e.key === "Tab") trapFocus(dialog, e);
       const editing = e.target.matches("input, textarea");
       if (editing) return;
       if (e.key === "ArrowRight") { e.preventDefault(); lightbox.go(1); }
@@ -829,6 +830,16 @@
       if (Math.abs(dx) > 50 && Math.abs(dx) > Math.abs(dy) * 1.5) lightbox.go(dx < 0 ? 1 : -1);
     });
     stage.addEventListener("pointercancel", () => { start = null; });
+  }
+
+  /** Keep Tab inside a dialog: the page behind is inert, but the browser's own UI is not. */
+  function trapFocus(dialog, event) {
+    const focusable = [...dialog.querySelectorAll("button, [href], input, textarea, select, [tabindex]:not([tabindex='-1'])")]
+      .filter((el) => !el.disabled && !el.hidden && el.offsetParent !== null);
+    if (!focusable.length) return;
+    const first = focusable[0], last = focusable[focusable.length - 1];
+    if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
   }
 
   function confirmDialog() {
@@ -869,7 +880,10 @@
     current.gallery = null;
     current.name = name;
     const main = $("#main");
+    const hadFocus = main.contains(document.activeElement);
     main.replaceChildren(...nodes);
+    // A new view: start keyboard navigation at its top, as a page load would.
+    if (hadFocus || document.activeElement === document.body) main.focus({ preventScroll: true });
     for (const link of document.querySelectorAll("[data-nav]")) {
       if (link.dataset.nav === name) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
