@@ -7,7 +7,7 @@ AWS_PORT ?= 5000
 STAGE ?= dev
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv run test lint bench clean reset policy deploy destroy package
+.PHONY: venv run test lint browser bench clean reset policy deploy destroy package
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -22,8 +22,12 @@ run: venv
 	$(BIN)/python -m local.run --port $(PORT) --aws-port $(AWS_PORT)
 
 ## make test: lint, type-check and run the whole suite
-test: venv lint
+test: venv lint browser
 	$(BIN)/python -m pytest
+
+## make browser: Debian's Chromium for the browser tests (Playwright's own download is not reachable)
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 lint: venv
 	$(BIN)/ruff check app.py chalicelib local tests bench deploy
