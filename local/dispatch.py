@@ -61,8 +61,9 @@ class LambdaContext:
 class AppLoader:
     """Imports the top-level `app` module, and imports it afresh after its sources change."""
 
-    def __init__(self, project_dir: Path = PROJECT_DIR) -> None:
+    def __init__(self, project_dir: Path = PROJECT_DIR, *, reload: bool = True) -> None:
         self.project_dir = project_dir
+        self.reload = reload
         self._lock = threading.Lock()
         self._module: Any = None
         self._stamp: tuple[float, int] = (0.0, 0)
@@ -75,6 +76,8 @@ class AppLoader:
     def get(self) -> Any:
         """The current `app` module; raises if it does not import (the caller retries later)."""
         with self._lock:
+            if self._module is not None and not self.reload:
+                return self._module
             stamp = self._sources_stamp()
             if self._module is None or stamp != self._stamp:
                 if self._module is not None:

@@ -1,6 +1,7 @@
 """`make run`: the gallery on an embedded local AWS (moto), until Ctrl-C.
 
     python -m local.run [--port 8000] [--aws-port 5000] [--state-dir .local] [--no-demo-user]
+                        [--no-autoreload]
 
 PORT and AWS_PORT in the environment set the defaults. Ctrl-C or SIGTERM stops every process this
 started, saves the state and exits 0.
@@ -31,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where data survives restarts (default: .local; `make reset` deletes it)")
     parser.add_argument("--demo-user", action=argparse.BooleanOptionalAction, default=True,
                         help=f"create the Cognito user {DEMO_USERNAME!r} if missing (default: yes)")
+    parser.add_argument("--autoreload", action=argparse.BooleanOptionalAction, default=True,
+                        help="restart the API and re-import event handlers when code changes (default: yes)")
     return parser.parse_args(argv)
 
 
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     stack = LocalStack(port=args.port, aws_port=args.aws_port, state_dir=args.state_dir,
-                       demo_user=args.demo_user)
+                       demo_user=args.demo_user, autoreload=args.autoreload)
     try:
         stack.start()
     except BaseException as exc:

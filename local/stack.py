@@ -137,6 +137,7 @@ class LocalStack:
     demo_user: bool = True
     snapshot_interval_s: float = 1.0
     retry_delay_s: int = 5
+    autoreload: bool = True  # off for tests: an edit elsewhere in the repo must not restart the server
     chalice_output: IO[Any] | None = None  # None: inherit this process's stdout/stderr
 
     outputs: dict[str, Any] = field(default_factory=dict, init=False)
@@ -274,7 +275,7 @@ class LocalStack:
     def _start_dispatchers(self, s3_events_url: str) -> None:
         from local.dispatch import AppLoader, QueueDispatcher, s3_notification_event
 
-        loader = AppLoader(PROJECT_DIR)
+        loader = AppLoader(PROJECT_DIR, reload=self.autoreload)
         loader.get()  # import once now: a broken app.py shows at start, not on the first upload
         sqs = self._clients["sqs"]
         common = {"sqs": sqs, "loader": loader, "region": REGION, "retry_delay_s": self.retry_delay_s}
@@ -293,7 +294,8 @@ class LocalStack:
         chalice = Path(sys.executable).parent / "chalice"
         if not chalice.exists():
             chalice = Path(shutil.which("chalice") or "chalice")
-        cmd = [str(chalice), "local", "--stage", STAGE, "--port", str(self.port), "--host", "127.0.0.1"]
+        cmd = [str(chalice), "local", "--stage", STAGE, "--port", str(self.port), "--host", "127.0.0.1",
+               "--autoreload" if self.autoreload else "--no-autoreload"]
         out = self.chalice_output
         # Its own session: the autoreloader forks a worker, and stop() kills the whole group.
         self._chalice = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, start_new_session=True,

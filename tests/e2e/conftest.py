@@ -57,7 +57,9 @@ class StackProcess:
         started = time.monotonic()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "local.run", "--port", str(self.port), "--aws-port", str(self.aws_port),
-             "--state-dir", str(self.state_dir)],
+             "--state-dir", str(self.state_dir),
+             # Others edit app.py while suites run: a reload mid-test would drop connections.
+             "--no-autoreload"],
             cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = started + START_TIMEOUT_S
