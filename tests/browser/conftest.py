@@ -130,6 +130,7 @@ def new_context(browser: Any, stack: Stack) -> Iterator[Any]:
     def make(**options: Any) -> Any:
         options.setdefault("viewport", DESKTOP)
         options.setdefault("base_url", stack.url)
+        options.setdefault("reduced_motion", "reduce")  # no fades: screenshots show the settled page
         context = browser.new_context(**options)
         context.set_default_timeout(15_000)
         contexts.append(context)
