@@ -152,6 +152,7 @@ class LocalStack:
     _saver: threading.Thread | None = field(default=None, init=False)
     _saved_generations: dict[str, int] = field(default_factory=dict, init=False)
     _lock_file: IO[Any] | None = field(default=None, init=False)
+    _queue_urls: dict[str, str] = field(default_factory=dict, init=False)
 
     @property
     def url(self) -> str:
@@ -205,6 +206,12 @@ class LocalStack:
         self.restored = self._store.restore(**self._persisted())
         # Only now: restored uploads must not look like new ones.
         install_bucket_notification(self._clients, self.outputs["PhotoBucketName"], s3_events_url)
+        self._queue_urls = {
+            name: self._clients["sqs"].get_queue_url(QueueName=name)["QueueUrl"]
+            for name in (self.outputs["WorkQueueName"], self.outputs["DeadLetterQueueName"],
+                         S3_EVENTS_QUEUE, f"{S3_EVENTS_QUEUE}-dlq")
+        }
+        self.restored["messages"] = self._store.restore_queues(self._clients["sqs"], self._queue_urls)
         self._saved_generations = self._emulator.changes.snapshot()
         self._saver = threading.Thread(target=self._save_periodically, name="snapshotter", daemon=True)
         self._saver.start()
@@ -373,6 +380,8 @@ class LocalStack:
         if self._emulator is not None:
             try:
                 self.save()
+                if self._queue_urls:  # only once the queues were restored: never overwrite unsent ones
+                    self._store.snapshot_queues(list(self._queue_urls))
             except Exception:
                 log.exception("final snapshot failed; %s keeps the previous one", self.state_dir)
             self._emulator.stop()

@@ -4,13 +4,15 @@ moto keeps everything in memory. What matters to a developer is the data, not th
 so the stack saves S3 objects (as files), DynamoDB items (as DynamoDB JSON) and Cognito users
 (username, password, attributes, status and `sub`) whenever the emulator saw a mutating request, and
 at shutdown. On start it restores them before the bucket notification exists, so nothing is
-re-processed. Queues are not saved: a message in flight at shutdown is lost (see docs/architecture.md).
+re-processed. Messages still on the queues are saved at a clean shutdown (not periodically) and sent
+again on start, after the notification is installed.
 
 Layout of the state directory:
     s3/<bucket>/manifest.json       key -> blob name, content type, metadata
     s3/<bucket>/blobs/<etag>        object bytes, named by ETag so unchanged objects are not copied again
     dynamodb/<table>.json           every item of the table
     cognito/<pool name>.json        every user of the pool
+    sqs/messages.json               queue name -> bodies left at shutdown (deleted once re-sent)
 Every file is written to a temporary name and renamed, so a crash leaves the previous snapshot.
 """
 
@@ -191,6 +193,36 @@ class StateStore:
                 user.id = sub
                 user.update_attributes([{"Name": "sub", "Value": sub}])
         return len(users)
+
+    # --- SQS (at shutdown only) -----------------------------------------------------------------
+
+    def snapshot_queues(self, names: list[str]) -> int:
+        """Bodies of every message still queued, in flight or not (read from moto's backend).
+
+        Called once the dispatchers have stopped: an upload event or a job that had not run yet runs
+        after the restart. Only bodies: the app sends no message attributes.
+        """
+        from moto.sqs.models import sqs_backends
+
+        queues = sqs_backends[self.account_id][self.region].queues
+        saved = {name: [m.body for m in list(queues[name]._messages)] for name in names if name in queues}
+        _write_json(self.dir / "sqs" / "messages.json", saved)
+        return sum(len(bodies) for bodies in saved.values())
+
+    def restore_queues(self, sqs: Any, urls: dict[str, str]) -> int:
+        """Send the saved bodies again, then forget them, so they are delivered once."""
+        path = self.dir / "sqs" / "messages.json"
+        saved = _read_json(path, {})
+        count = 0
+        for name, bodies in saved.items():
+            if name not in urls:
+                continue
+            for start in range(0, len(bodies), 10):
+                entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start:start + 10])]
+                sqs.send_message_batch(QueueUrl=urls[name], Entries=entries)
+                count += len(entries)
+        path.unlink(missing_ok=True)
+        return count
 
     # --- everything -------------------------------------------------------------------------------
 

@@ -192,3 +192,25 @@ COGNITO = "AWSCognitoIdentityProviderService"
 ])
 def test_only_data_changes_count_as_changes(environ: dict[str, str], service: str | None) -> None:
     assert mutated_service(environ) == service
+
+
+def test_queued_and_in_flight_messages_are_saved_and_sent_again_once(
+    clients: dict[str, Any], tmp_path: Any
+) -> None:
+    from local.state import StateStore
+
+    sqs = clients["sqs"]
+    url = sqs.create_queue(QueueName="persist-q")["QueueUrl"]
+    for body in ("one", "two"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)  # one in flight
+    store = StateStore(tmp_path, {"s3": None, "dynamodb": None, "cognito-idp": None},
+                       account_id="123456789012", region="us-east-1")
+
+    assert store.snapshot_queues(["persist-q"]) == 2
+    sqs.purge_queue(QueueUrl=url)
+    assert store.restore_queues(sqs, {"persist-q": url}) == 2
+    assert store.restore_queues(sqs, {"persist-q": url}) == 0  # sent once, then forgotten
+
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert sorted(m["Body"] for m in got) == ["one", "two"]
