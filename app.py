@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
 from chalice.app import Request
 
 from chalicelib import aws, config, formats, openapi, validation, webui
 from chalicelib.errors import GalleryError, ServiceUnavailable, Unauthorized
+from chalicelib.photos import Filters
 from chalicelib.services import Services, services
 
 app = Chalice(app_name="gallery")
@@ -27,9 +28,16 @@ app.api.binary_types.extend(t for t in formats.ALLOWED_TYPES if t not in app.api
 
 IMAGE_BODY_TYPES = [*formats.ALLOWED_TYPES, formats.OCTET_STREAM]
 JSON = ["application/json"]
-_THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException", "SlowDown",
-               "RequestLimitExceeded", "TooManyRequestsException", "ServiceUnavailable",
-               "InternalError", "RequestTimeout"}
+_THROTTLING = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+}
 
 
 Headers = dict[str, str | list[str]]
@@ -54,12 +62,17 @@ def _answer_errors(view: Callable[..., Any]) -> Callable[..., Any]:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             app.log.warning("AWS call failed in %s: %s", view.__name__, code)
-            return _error(503, "ServiceUnavailable", "a storage service is busy or failing; try again",
-                          {"Retry-After": "2" if code in _THROTTLING else "5"})
+            return _error(
+                503,
+                "ServiceUnavailable",
+                "a storage service is busy or failing; try again",
+                {"Retry-After": "2" if code in _THROTTLING else "5"},
+            )
         except BotoCoreError as error:
             app.log.warning("AWS call failed in %s: %s", view.__name__, error)
-            return _error(503, "ServiceUnavailable", "a storage service is unreachable; try again",
-                          {"Retry-After": "5"})
+            return _error(
+                503, "ServiceUnavailable", "a storage service is unreachable; try again", {"Retry-After": "5"}
+            )
 
     return wrapper
 
@@ -113,8 +126,9 @@ def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any
 
 @route("/auth/signup", methods=["POST"], content_types=JSON)
 def signup() -> Response:
-    body = _json_body(allowed={"username", "email", "password"},
-                      required=frozenset({"username", "email", "password"}))
+    body = _json_body(
+        allowed={"username", "email", "password"}, required=frozenset({"username", "email", "password"})
+    )
     return Response(body=_svc().users.signup(**body), status_code=201)
 
 
@@ -144,38 +158,63 @@ def refresh() -> dict[str, Any]:
 def upload_image() -> Response:
     owner = _caller()
     svc = _svc()
-    photo = svc.photos.upload_inline(
+    upload = svc.photos.upload_inline(
         owner,
         _raw_body(),
         title=_query("title"),
         description=_query("description"),
         filename=_query("filename"),
     )
-    return Response(body=svc.photos.owner_view(photo), status_code=201)
+    view = svc.photos.owner_view(upload.photo)
+    if upload.duplicate:
+        return Response(body={**view, "duplicate": True}, status_code=200)
+    return Response(body=view, status_code=201)
 
 
 @route("/uploads", methods=["POST"], content_types=JSON)
 def start_upload() -> Response:
     owner = _caller()
     body = _json_body(
-        allowed={"filename", "content_type", "size", "title", "description"},
+        allowed={"filename", "content_type", "size", "title", "description", "sha256"},
         required=frozenset({"filename", "content_type", "size"}),
     )
     svc = _svc()
     upload = svc.photos.start_direct_upload(owner, **body)
     view = svc.photos.owner_view(upload.photo)
+    if upload.duplicate:
+        return Response(body={"id": upload.photo.id, "duplicate": True, "photo": view}, status_code=200)
     return Response(
-        body={"id": upload.photo.id, "upload": upload.request, "expires_at": view["expires_at"],
-              "photo": view},
+        body={
+            "id": upload.photo.id,
+            "upload": upload.request,
+            "expires_at": view["expires_at"],
+            "photo": view,
+        },
         status_code=201,
     )
 
 
 @route("/images", methods=["GET"])
-def list_images() -> dict[str, Any]:
+def list_images() -> Any:
     owner = _caller()
     svc = _svc()
-    page = svc.photos.list(owner, limit=validation.limit(_query("limit")), cursor=_query("cursor"))
+    favorite = _query("favorite")
+    if favorite not in (None, "true", "false"):
+        return _error(400, "BadRequestError", "favorite must be true or false")
+    filters = Filters(
+        q=_query("q") or None,
+        tag=_query("tag") or None,
+        camera=_query("camera") or None,
+        album=_query("album") or None,
+        favorite=favorite == "true",
+        taken_from=validation.iso_date(_query("taken_from"), name="taken_from"),
+        taken_to=validation.iso_date(_query("taken_to"), name="taken_to"),
+    )
+    limit, cursor = validation.limit(_query("limit")), _query("cursor")
+    if filters:
+        page = svc.photos.search(owner, filters, limit=limit, cursor=cursor)
+    else:
+        page = svc.photos.gallery(owner, limit=limit, cursor=cursor)
     return _page([svc.photos.owner_view(p) for p in page.items], page.next_cursor)
 
 
@@ -183,7 +222,7 @@ def list_images() -> dict[str, Any]:
 def get_image(photo_id: str) -> Any:
     owner = _caller()
     photos = _svc().photos
-    photo = photos.get(owner, photo_id)
+    photo = photos.get(owner, photo_id, trashed=True)
     download = _query("download")
     if download is not None:
         if download not in ("true", "false", "1", "0"):
@@ -196,7 +235,7 @@ def get_image(photo_id: str) -> Any:
 @route("/images/{photo_id}", methods=["PATCH"], content_types=JSON)
 def edit_image(photo_id: str) -> dict[str, Any]:
     owner = _caller()
-    body = _json_body(allowed={"title", "description", "visibility", "favorite"})
+    body = _json_body(allowed={"title", "description", "visibility", "favorite", "tags"})
     photos = _svc().photos
     return photos.owner_view(photos.edit(owner, photo_id, body))
 
@@ -206,6 +245,136 @@ def delete_image(photo_id: str) -> Response:
     owner = _caller()
     _svc().photos.delete(owner, photo_id)
     return Response(body="", status_code=204)
+
+
+# Trash
+
+
+@route("/images/{photo_id}/trash", methods=["POST"])
+def trash_image(photo_id: str) -> dict[str, Any]:
+    owner = _caller()
+    photos = _svc().photos
+    return photos.owner_view(photos.trash(owner, photo_id))
+
+
+@route("/images/{photo_id}/restore", methods=["POST"])
+def restore_image(photo_id: str) -> dict[str, Any]:
+    owner = _caller()
+    photos = _svc().photos
+    photos.get(owner, photo_id, trashed=True)
+    return photos.owner_view(photos.restore(owner, photo_id))
+
+
+@route("/trash", methods=["GET"])
+def list_trash() -> dict[str, Any]:
+    owner = _caller()
+    photos = _svc().photos
+    page = photos.list_trash(owner, limit=validation.limit(_query("limit")), cursor=_query("cursor"))
+    return _page([photos.owner_view(p) for p in page.items], page.next_cursor)
+
+
+@route("/trash", methods=["DELETE"])
+def empty_trash() -> dict[str, Any]:
+    return {"deleted": _svc().photos.empty_trash(_caller())}
+
+
+# Albums
+
+
+@route("/albums", methods=["POST"], content_types=JSON)
+def create_album() -> Response:
+    owner = _caller()
+    body = _json_body(allowed={"title", "description"}, required=frozenset({"title"}))
+    return Response(body=_svc().albums.create(owner, body), status_code=201)
+
+
+@route("/albums", methods=["GET"])
+def list_albums() -> dict[str, Any]:
+    owner = _caller()
+    return _svc().albums.list_albums(owner, limit=validation.limit(_query("limit")), cursor=_query("cursor"))
+
+
+@route("/albums/{album_id}", methods=["GET"])
+def get_album(album_id: str) -> dict[str, Any]:
+    owner = _caller()
+    svc = _svc()
+    album = svc.albums.get_album(owner, album_id)
+    photos, next_cursor = svc.albums.photos(
+        owner, album_id, limit=validation.limit(_query("limit")), cursor=_query("cursor")
+    )
+    return {
+        **svc.albums.view(album),
+        "items": [svc.photos.owner_view(p) for p in photos],
+        "next_cursor": next_cursor,
+    }
+
+
+@route("/albums/{album_id}", methods=["PATCH"], content_types=JSON)
+def edit_album(album_id: str) -> dict[str, Any]:
+    owner = _caller()
+    body = _json_body(allowed={"title", "description", "cover_image_id", "order"})
+    return _svc().albums.update(owner, album_id, body)
+
+
+@route("/albums/{album_id}", methods=["DELETE"])
+def delete_album(album_id: str) -> Response:
+    _svc().albums.delete(_caller(), album_id)
+    return Response(body="", status_code=204)
+
+
+@route("/albums/{album_id}/images", methods=["POST"], content_types=JSON)
+def add_to_album(album_id: str) -> dict[str, Any]:
+    owner = _caller()
+    body = _json_body(allowed={"image_ids"}, required=frozenset({"image_ids"}))
+    return _svc().albums.add(owner, album_id, body["image_ids"])
+
+
+@route("/albums/{album_id}/images/{photo_id}", methods=["DELETE"])
+def remove_from_album(album_id: str, photo_id: str) -> Response:
+    _svc().albums.remove(_caller(), album_id, photo_id)
+    return Response(body="", status_code=204)
+
+
+# Share links
+
+
+@route("/shares", methods=["POST"], content_types=JSON)
+def create_share() -> Response:
+    owner = _caller()
+    body = _json_body(allowed={"album_id", "image_id", "expires_in", "password", "allow_download"})
+    share = _svc().shares.create(owner, body)
+    return Response(body={**share, "url": _public_url(f"s/{share['token']}")}, status_code=201)
+
+
+@route("/shares", methods=["GET"])
+def list_shares() -> dict[str, Any]:
+    return _svc().shares.list_shares(_caller())
+
+
+@route("/shares/{token}", methods=["DELETE"])
+def revoke_share(token: str) -> Response:
+    _svc().shares.revoke(_caller(), token)
+    return Response(body="", status_code=204)
+
+
+@route("/shares/{token}/content", methods=["GET"])
+def share_content(token: str) -> dict[str, Any]:
+    password = _request().headers.get("x-share-password")
+    return _svc().shares.content(
+        token, password=password, limit=validation.limit(_query("limit")), cursor=_query("cursor")
+    )
+
+
+def _public_url(path: str) -> str:
+    """An absolute URL of the web UI for `path`, as the caller reached this API."""
+    request = _request()
+    host = request.headers.get("host", "127.0.0.1:8000")
+    proto = request.headers.get(
+        "x-forwarded-proto", "http" if host.startswith(("127.", "localhost")) else "https"
+    )
+    stage = (request.context or {}).get("stage", "")
+    prefix = f"/{stage}" if stage and host.endswith(".amazonaws.com") else ""
+    return f"{proto}://{host}{prefix}/{path}"
 
 
 # Profiles, the public feed and walls
@@ -256,8 +425,12 @@ def _serve(name: str) -> Response:
     found = webui.asset(name)
     if found is None:
         return _error(404, "NotFoundError", "no such file")
-    headers: Headers = {"Content-Type": found.content_type, "ETag": found.etag,
-                        "Cache-Control": found.cache_control, "X-Content-Type-Options": "nosniff"}
+    headers: Headers = {
+        "Content-Type": found.content_type,
+        "ETag": found.etag,
+        "Cache-Control": found.cache_control,
+        "X-Content-Type-Options": "nosniff",
+    }
     if _request().headers.get("if-none-match") == found.etag:
         return Response(body="", status_code=304, headers=headers)
     textual = found.content_type.startswith(("text/", "application/"))
@@ -267,6 +440,12 @@ def _serve(name: str) -> Response:
 
 @app.route("/", methods=["GET"])
 def index() -> Response:
+    return _serve("index.html")
+
+
+@app.route("/s/{token}", methods=["GET"])
+def share_page(token: str) -> Response:
+    """A share link opens the web UI, which shows what the token opens."""
     return _serve("index.html")
 
 
@@ -340,6 +519,14 @@ def handle_upload(event: Any) -> None:
     aws.FUNCTION.set("handle_upload")
     outcome = _svc().photos.process_upload(event.key)
     app.log.info(json.dumps({"event": "s3", "key": event.key, "outcome": outcome}))
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def purge_trash(event: Any) -> None:
+    """Delete for good the trashed photos whose time (TRASH_DAYS) is up."""
+    aws.FUNCTION.set("purge_trash")
+    deleted = _svc().photos.purge_due()
+    app.log.info(json.dumps({"event": "schedule", "job": "purge_trash", "deleted": deleted}))
 
 
 @app.on_sqs_message(queue=config.import_time_work_queue(), batch_size=1)

@@ -13,8 +13,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from . import cursors
-from .models import FEED_PK, Photo, from_item, owner_pk, photo_sk, to_item
+from . import cursors, search
+from .models import FEED_PK, PURGE_PK, Photo, from_item, owner_pk, photo_sk, to_item
 
 
 class StaleRecord(Exception):
@@ -54,6 +54,7 @@ class Catalog:
             if _conditional_failed(error):
                 raise StaleRecord(photo.id) from None
             raise
+        self._sync_terms(photo.owner, photo.id, set(), _terms(photo))
         return photo
 
     def save(self, photo: Photo) -> Photo:
@@ -79,23 +80,111 @@ class Catalog:
             photo = self.get(owner, photo_id)
             if photo is None:
                 return None
+            before = _terms(photo)
             if change(photo) is None:
                 return photo
             try:
-                return self.save(photo)
+                saved = self.save(photo)
             except StaleRecord:
                 continue
+            self._sync_terms(owner, photo_id, before, _terms(saved))
+            return saved
         raise StaleRecord(photo_id)
 
     def delete(self, owner: str, photo_id: str) -> None:
+        """Delete a record and everything that points to it: search terms, album entries, its hash.
+
+        The record goes last, so a delete that fails half way is finished by retrying it.
+        """
+        photo = self.get(owner, photo_id)
+        keys: list[dict[str, str]] = []
+        if photo is not None:
+            keys += [_term_key(owner, term, photo_id) for term in _terms(photo)]
+            if photo.sha256 and self.sha_owner(owner, photo.sha256) == photo_id:
+                keys.append(_sha_key(owner, photo.sha256))
+        for item in self._query_all(
+            Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with(f"INALBUM#{photo_id}#")
+        ):
+            album_id = item["SK"].split("#")[2]
+            keys += [
+                {"PK": item["PK"], "SK": item["SK"]},
+                {"PK": f"ALBUM#{album_id}", "SK": photo_sk(photo_id)},
+            ]
+        with self._table.batch_writer() as batch:
+            for key in keys:
+                batch.delete_item(Key=key)
         self._table.delete_item(Key={"PK": owner_pk(owner), "SK": photo_sk(photo_id)})
+
+    def batch_get(self, owner: str, photo_ids: list[str]) -> list[Photo]:
+        """The records of `photo_ids` that exist, in the order given."""
+        found: dict[str, Photo] = {}
+        wanted = list(dict.fromkeys(photo_ids))
+        resource = self._table.meta.client
+        for start in range(0, len(wanted), 100):
+            keys = [{"PK": owner_pk(owner), "SK": photo_sk(pid)} for pid in wanted[start : start + 100]]
+            request: dict[str, Any] = {self._table.name: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = _batch_get(self._table, request, resource)
+                for item in response["Responses"].get(self._table.name, []):
+                    photo = from_item(item)
+                    found[photo.id] = photo
+                request = response.get("UnprocessedKeys") or {}
+        return [found[pid] for pid in wanted if pid in found]
+
+    # Search terms, content hashes
+
+    def _sync_terms(self, owner: str, photo_id: str, before: set[str], after: set[str]) -> None:
+        if before == after:
+            return
+        with self._table.batch_writer() as batch:
+            for term in after - before:
+                batch.put_item(
+                    Item={**_term_key(owner, term, photo_id), "type": "term", "photo_id": photo_id}
+                )
+            for term in before - after:
+                batch.delete_item(Key=_term_key(owner, term, photo_id))
+
+    def release_sha(self, owner: str, sha256: str) -> None:
+        self._table.delete_item(Key=_sha_key(owner, sha256))
+
+    def term_ids(self, owner: str, term: str) -> list[str]:
+        """Ids of the owner's photos found by `term`, newest first."""
+        items = self._query_all(Key("PK").eq(f"TERM#{owner}#{term}"), forward=False)
+        return [item["photo_id"] for item in items]
+
+    def sha_owner(self, owner: str, sha256: str) -> str | None:
+        """The id of the owner's photo with these bytes, if any."""
+        item = self._table.get_item(Key=_sha_key(owner, sha256), ConsistentRead=True).get("Item")
+        return str(item["photo_id"]) if item else None
+
+    def claim_sha(self, owner: str, sha256: str, photo_id: str) -> str:
+        """Record `photo_id` as the owner's copy of these bytes, unless another photo already is.
+        Returns the id that holds them now."""
+        try:
+            self._table.put_item(
+                Item={**_sha_key(owner, sha256), "type": "sha", "photo_id": photo_id},
+                ConditionExpression=Attr("PK").not_exists() | Attr("photo_id").eq(photo_id),
+            )
+            return photo_id
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+        holder = self.sha_owner(owner, sha256)
+        if holder is None or self.get(owner, holder) is None:
+            # The holder was deleted between the two reads: take over its hash.
+            self._table.put_item(Item={**_sha_key(owner, sha256), "type": "sha", "photo_id": photo_id})
+            return photo_id
+        return holder
 
     # Listings: each one Query on a key or a sparse index, newest first.
 
     def gallery(self, owner: str, *, limit: int, cursor: str | None) -> Page:
         return self._query(
-            index="gallery", condition=Key("gallery_pk").eq(owner_pk(owner)),
-            scope=f"gallery:{owner}", limit=limit, cursor=cursor,
+            index="gallery",
+            condition=Key("gallery_pk").eq(owner_pk(owner)),
+            scope=f"gallery:{owner}",
+            limit=limit,
+            cursor=cursor,
         )
 
     def feed(self, *, limit: int, cursor: str | None) -> Page:
@@ -105,9 +194,49 @@ class Catalog:
 
     def wall(self, owner: str, *, limit: int, cursor: str | None) -> Page:
         return self._query(
-            index="wall", condition=Key("wall_pk").eq(f"WALL#{owner}"),
-            scope=f"wall:{owner}", limit=limit, cursor=cursor,
+            index="wall",
+            condition=Key("wall_pk").eq(f"WALL#{owner}"),
+            scope=f"wall:{owner}",
+            limit=limit,
+            cursor=cursor,
         )
+
+    def trash(self, owner: str, *, limit: int, cursor: str | None) -> Page:
+        return self._query(
+            index="trash",
+            condition=Key("trash_pk").eq(owner_pk(owner)),
+            scope=f"trash:{owner}",
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def favorite_ids(self, owner: str) -> list[str]:
+        items = self._query_all(Key("fav_pk").eq(owner_pk(owner)), index="favorites", forward=False)
+        return [item["id"] for item in items]
+
+    def taken_ids(self, owner: str, start: str, end: str) -> list[str]:
+        """Ids of photos taken (or, lacking EXIF, uploaded) between two ISO dates, inclusive."""
+        condition = Key("taken_pk").eq(owner_pk(owner)) & Key("taken_sk").between(start, end + "~")
+        return [item["id"] for item in self._query_all(condition, index="taken", forward=False)]
+
+    def due_for_purge(self, now: int) -> list[tuple[str, str]]:
+        """(owner, id) of every trashed photo whose time is up."""
+        condition = Key("purge_pk").eq(PURGE_PK) & Key("purge_sk").lt(f"{now:012d}#~")
+        return [(item["owner"], item["id"]) for item in self._query_all(condition, index="purge")]
+
+    def _query_all(
+        self, condition: Any, *, index: str | None = None, forward: bool = True
+    ) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": forward}
+        if index:
+            kwargs["IndexName"] = index
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._table.query(**kwargs)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def owner_photos(self, owner: str) -> list[Photo]:
         """Every record of one owner, pending ones included (account deletion, export)."""
@@ -138,6 +267,44 @@ class Catalog:
         if last is not None and len(items) < limit:
             last = None  # a short page is the last page
         return Page(items, cursors.encode(_plain_key(last), scope=scope, secret=self._secret))
+
+
+def _terms(photo: Photo) -> set[str]:
+    return search.terms(
+        title=photo.title, description=photo.description, tags=photo.tags, camera=photo.camera
+    )
+
+
+def _term_key(owner: str, term: str, photo_id: str) -> dict[str, str]:
+    return {"PK": f"TERM#{owner}#{term}", "SK": photo_sk(photo_id)}
+
+
+def _sha_key(owner: str, sha256: str) -> dict[str, str]:
+    return {"PK": owner_pk(owner), "SK": f"SHA#{sha256}"}
+
+
+def _batch_get(table: Any, request: dict[str, Any], client: Any) -> dict[str, Any]:
+    # The resource API has no batch get on a Table; its client's deserializes like the Table's.
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    serializer, deserializer = TypeSerializer(), TypeDeserializer()
+    wire = {
+        name: {**spec, "Keys": [{k: serializer.serialize(v) for k, v in key.items()} for key in spec["Keys"]]}
+        for name, spec in request.items()
+    }
+    response = client.batch_get_item(RequestItems=wire)
+    responses = {
+        name: [{k: deserializer.deserialize(v) for k, v in item.items()} for item in items]
+        for name, items in response.get("Responses", {}).items()
+    }
+    unprocessed = {
+        name: {
+            **spec,
+            "Keys": [{k: deserializer.deserialize(v) for k, v in key.items()} for key in spec["Keys"]],
+        }
+        for name, spec in (response.get("UnprocessedKeys") or {}).items()
+    }
+    return {"Responses": responses, "UnprocessedKeys": unprocessed}
 
 
 def _plain_key(key: dict[str, Any] | None) -> dict[str, Any] | None:

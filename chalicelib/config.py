@@ -40,7 +40,7 @@ class Settings:
     max_pixels: int
     upload_url_ttl: int
     cursor_secret: str
-    default_owner: str
+    trash_days: int
 
     @property
     def issuer(self) -> str:
@@ -70,7 +70,7 @@ def load() -> Settings:
         # The local stage needs no secret of its own: its cursors only have to resist tampering by
         # its one user. Deployed stages get a random one from `make deploy`.
         cursor_secret=env("CURSOR_SECRET", "") or f"gallery-{stage}-cursor-key",
-        default_owner=env("DEFAULT_OWNER", "demo"),
+        trash_days=_int("TRASH_DAYS", 30),
     )
 
 

@@ -28,4 +28,7 @@ class Jobs:
                 # Hand the rest to the next message rather than outlive the Lambda timeout.
                 self._users._queue.send({"type": "purge_user", "username": job["username"]})
             return f"purged, {remaining} left"
+        if kind == "reprocess":
+            # A transient fault raises, so SQS delivers the job again (and then to the dead-letter queue).
+            return self._photos.reprocess(str(job["owner"]), str(job["id"]))
         raise UnknownJob(f"unknown job type {kind!r}")

@@ -16,7 +16,9 @@ PROCESSING = "processing"
 READY = "ready"
 REJECTED = "rejected"
 FAILED = "failed"
-STATUSES = (PENDING, PROCESSING, READY, REJECTED, FAILED)
+# A direct upload found, once it landed, to repeat a photo the owner already has: folded into it.
+DUPLICATE = "duplicate"
+STATUSES = (PENDING, PROCESSING, READY, REJECTED, FAILED, DUPLICATE)
 
 PRIVATE = "private"
 PUBLIC = "public"
@@ -53,6 +55,9 @@ class Photo:
     favorite: bool = False
     tags: list[str] = field(default_factory=list)
     trashed_at: str | None = None
+    # Epoch seconds when a trashed photo is deleted for good.
+    purge_at: int | None = None
+    duplicate_of: str | None = None
     version: int = 0
 
     @property
@@ -69,10 +74,25 @@ def photo_sk(photo_id: str) -> str:
 
 
 FEED_PK = "FEED"
+PURGE_PK = "TRASH"
+# DynamoDB's TTL is a backstop for the scheduled purge, so it fires a little later.
+TTL_BACKSTOP_SECONDS = 2 * 86400
 
 # Attributes that exist only while an item belongs in an index (see docs/architecture.md).
-INDEX_ATTRIBUTES = ("gallery_pk", "feed_pk", "feed_sk", "wall_pk", "taken_pk", "taken_sk", "fav_pk",
-                    "trash_pk", "trash_sk", "ttl")
+INDEX_ATTRIBUTES = (
+    "gallery_pk",
+    "feed_pk",
+    "feed_sk",
+    "wall_pk",
+    "taken_pk",
+    "taken_sk",
+    "fav_pk",
+    "trash_pk",
+    "trash_sk",
+    "purge_pk",
+    "purge_sk",
+    "ttl",
+)
 
 
 def index_keys(photo: Photo) -> dict[str, Any]:
@@ -82,7 +102,11 @@ def index_keys(photo: Photo) -> dict[str, Any]:
     if photo.trashed_at:
         keys["trash_pk"] = owner
         keys["trash_sk"] = f"{photo.trashed_at}#{photo.id}"
-    elif photo.status != PENDING:
+        purge_at = photo.purge_at or 0
+        keys["purge_pk"] = PURGE_PK
+        keys["purge_sk"] = f"{purge_at:012d}#{photo.owner}#{photo.id}"
+        keys["ttl"] = purge_at + TTL_BACKSTOP_SECONDS
+    elif photo.status not in (PENDING, DUPLICATE):
         keys["gallery_pk"] = owner
         keys["taken_pk"] = owner
         keys["taken_sk"] = f"{photo.taken_at or photo.created_at}#{photo.id}"
@@ -92,7 +116,9 @@ def index_keys(photo: Photo) -> dict[str, Any]:
             keys["feed_pk"] = FEED_PK
             keys["feed_sk"] = photo.id
             keys["wall_pk"] = f"WALL#{photo.owner}"
-    if photo.expires_at is not None:
+    # Only records whose bytes may never come expire: a processing photo has its bytes, and DynamoDB
+    # deleting it (while its event is retried, say) would lose a photo the caller was told was stored.
+    if photo.expires_at is not None and not photo.trashed_at and photo.status in (PENDING, DUPLICATE):
         keys["ttl"] = photo.expires_at
     return keys
 

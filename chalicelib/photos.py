@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from . import formats, ids, storage, validation
+from . import cursors, formats, ids, search, storage, validation
 from .catalog import Catalog, Page
 from .config import Settings
 from .errors import BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
 from .models import (
+    DUPLICATE,
     FAILED,
     PENDING,
     PRIVATE,
@@ -44,7 +45,44 @@ def now_iso(clock: float | None = None) -> str:
 @dataclass(frozen=True)
 class DirectUpload:
     photo: Photo
-    request: dict[str, Any]
+    request: dict[str, Any] | None  # None when the owner already has these bytes
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Upload:
+    photo: Photo
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What `GET /images` may be narrowed by; all of them combine."""
+
+    q: str | None = None
+    tag: str | None = None
+    camera: str | None = None
+    album: str | None = None
+    favorite: bool = False
+    taken_from: str | None = None
+    taken_to: str | None = None
+
+    def __bool__(self) -> bool:
+        return any((self.q, self.tag, self.camera, self.album, self.favorite, self.taken_from, self.taken_to))
+
+    def scope(self) -> str:
+        return "search:" + "|".join(
+            str(v)
+            for v in (
+                self.q,
+                self.tag,
+                self.camera,
+                self.album,
+                self.favorite,
+                self.taken_from,
+                self.taken_to,
+            )
+        )
 
 
 class PhotoService:
@@ -52,12 +90,14 @@ class PhotoService:
         self.catalog = catalog
         self.storage = storage
         self.settings = settings
+        # Set by the composition root: the album ids a photo is in (for album search).
+        self.album_members: Any = None
 
     # Uploads
 
     def upload_inline(
         self, owner: str, data: bytes, *, title: Any = None, description: Any = None, filename: Any = None
-    ) -> Photo:
+    ) -> Upload:
         """Store bytes sent in the request body; the S3 event turns them into a ready photo."""
         if not data:
             raise BadRequest("the request body is empty: send the image's bytes")
@@ -69,11 +109,20 @@ class PhotoService:
         content_type = formats.sniff(data[:64])
         if content_type is None:
             raise BadRequest(f"the body is not an image of an allowed format ({formats.ALLOWED_NAMES})")
+        digest = hashlib.sha256(data).hexdigest()
+        existing = self.existing_copy(owner, digest)
+        if existing is not None:
+            return Upload(existing, duplicate=True)
         photo = self._new_photo(
-            owner, status=PROCESSING, content_type=content_type, size=len(data),
-            title=title, description=description, filename=filename,
+            owner,
+            status=PROCESSING,
+            content_type=content_type,
+            size=len(data),
+            title=title,
+            description=description,
+            filename=filename,
         )
-        photo.sha256 = hashlib.sha256(data).hexdigest()
+        photo.sha256 = digest
         self.catalog.create(photo)
         try:
             self.storage.put(storage.upload_key(owner, photo.id), data, content_type=content_type)
@@ -82,6 +131,16 @@ class PhotoService:
             log.warning("inline upload of %s failed: %s", photo.id, error)
             self.catalog.delete(owner, photo.id)
             raise ServiceUnavailable("storing the photo failed; try again", retry_after=2) from error
+        return Upload(photo)
+
+    def existing_copy(self, owner: str, digest: str) -> Photo | None:
+        """The owner's photo with these exact bytes (brought back from the trash), if there is one."""
+        holder = self.catalog.sha_owner(owner, digest)
+        photo = self.catalog.get(owner, holder) if holder else None
+        if photo is None or photo.status in (REJECTED, DUPLICATE) or self._expired(photo):
+            return None
+        if photo.trashed_at:
+            photo = self.restore(owner, photo.id)
         return photo
 
     def start_direct_upload(
@@ -93,8 +152,15 @@ class PhotoService:
         size: Any,
         title: Any = None,
         description: Any = None,
+        sha256: Any = None,
     ) -> DirectUpload:
         """A pending record and a presigned PUT that sends the bytes straight to S3."""
+        if sha256 is not None:
+            if not isinstance(sha256, str) or not _is_sha256(sha256):
+                raise BadRequest("sha256 must be 64 lower-case hexadecimal characters")
+            existing = self.existing_copy(owner, sha256)
+            if existing is not None:
+                return DirectUpload(existing, None, duplicate=True)
         if not isinstance(content_type, str):
             raise BadRequest("content_type must be a string")
         if content_type not in formats.ALLOWED_TYPES and content_type != formats.OCTET_STREAM:
@@ -106,8 +172,13 @@ class PhotoService:
             raise PayloadTooLarge(f"photos may be at most {self.settings.max_upload_bytes} bytes")
         ttl = self.settings.upload_url_ttl
         photo = self._new_photo(
-            owner, status=PENDING, content_type=content_type, size=size,
-            title=title, description=description, filename=filename,
+            owner,
+            status=PENDING,
+            content_type=content_type,
+            size=size,
+            title=title,
+            description=description,
+            filename=filename,
         )
         self.catalog.create(photo)
         request = self.storage.presign_upload(
@@ -116,8 +187,15 @@ class PhotoService:
         return DirectUpload(photo, request)
 
     def _new_photo(
-        self, owner: str, *, status: str, content_type: str, size: int,
-        title: Any, description: Any, filename: Any,
+        self,
+        owner: str,
+        *,
+        status: str,
+        content_type: str,
+        size: int,
+        title: Any,
+        description: Any,
+        filename: Any,
     ) -> Photo:
         clock = time.time()
         stamp = now_iso(clock)
@@ -138,13 +216,14 @@ class PhotoService:
 
     # Reading
 
-    def get(self, owner: str, photo_id: str) -> Photo:
+    def get(self, owner: str, photo_id: str, *, trashed: bool = False) -> Photo:
+        """The owner's photo; a trashed one only when asked for (it has left every view)."""
         photo = self.catalog.get(owner, photo_id) if ids.is_valid(photo_id) else None
-        if photo is None or self._expired(photo):
+        if photo is None or self._expired(photo) or (photo.trashed_at and not trashed):
             raise NotFound("no such photo")
         return photo
 
-    def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
+    def gallery(self, owner: str, *, limit: int, cursor: str | None) -> Page:
         return self.catalog.gallery(owner, limit=limit, cursor=cursor)
 
     def feed(self, *, limit: int, cursor: str | None) -> Page:
@@ -154,7 +233,131 @@ class PhotoService:
         return self.catalog.wall(owner, limit=limit, cursor=cursor)
 
     def _expired(self, photo: Photo) -> bool:
-        return photo.status == PENDING and photo.expires_at is not None and photo.expires_at < time.time()
+        return (
+            photo.status in (PENDING, DUPLICATE)
+            and photo.expires_at is not None
+            and photo.expires_at < time.time()
+        )
+
+    # Search
+
+    def search(self, owner: str, filters: Filters, *, limit: int, cursor: str | None) -> Page:
+        """Photos matching every filter, newest first. Each filter is answered by Queries on keys
+        made for it; their id sets are intersected, and only one page of records is read."""
+        scope = filters.scope() + ":" + owner
+        start = cursors.decode(cursor, scope=scope, secret=self.settings.cursor_secret)
+        candidates: set[str] | None = None
+
+        def narrow(found: list[str]) -> None:
+            nonlocal candidates
+            candidates = set(found) if candidates is None else candidates & set(found)
+
+        if filters.q:
+            terms = search.words(filters.q)
+            if not terms:
+                raise BadRequest("q must contain a word of two letters or digits or more")
+            for word in sorted(terms):
+                narrow(self.catalog.term_ids(owner, f"w:{word}"))
+        if filters.tag:
+            narrow(self.catalog.term_ids(owner, f"t:{search.tag_name(filters.tag)}"))
+        if filters.camera:
+            narrow(self.catalog.term_ids(owner, f"c:{search.camera_name({'model': filters.camera})}"))
+        if filters.favorite:
+            narrow(self.catalog.favorite_ids(owner))
+        if filters.taken_from or filters.taken_to:
+            narrow(self.catalog.taken_ids(owner, filters.taken_from or "0000", filters.taken_to or "9999"))
+        if filters.album:
+            if self.album_members is None:
+                raise NotFound("no such album")
+            narrow(self.album_members(owner, filters.album))
+        ordered = sorted(candidates or set(), reverse=True)
+        if start is not None:
+            ordered = [pid for pid in ordered if pid < str(start.get("after", ""))]
+        items: list[Photo] = []
+        remaining = ordered
+        while remaining and len(items) < limit:
+            batch, remaining = remaining[: limit * 2], remaining[limit * 2 :]
+            for photo in self.catalog.batch_get(owner, batch):
+                if photo.trashed_at or photo.status in (PENDING, DUPLICATE):
+                    continue
+                items.append(photo)
+                if len(items) == limit:
+                    remaining = [pid for pid in batch + remaining if pid < photo.id]
+                    break
+        next_cursor = None
+        if remaining and items:
+            next_cursor = cursors.encode(
+                {"after": items[-1].id}, scope=scope, secret=self.settings.cursor_secret
+            )
+        return Page(items, next_cursor)
+
+    # Trash
+
+    def trash(self, owner: str, photo_id: str) -> Photo:
+        photo = self.get(owner, photo_id)
+        if photo.trashed_at:
+            return photo
+        clock = time.time()
+
+        def to_trash(p: Photo) -> Photo:
+            p.trashed_at = now_iso(clock)
+            p.purge_at = int(clock) + self.settings.trash_days * 86400
+            p.updated_at = p.trashed_at
+            return p
+
+        saved = self._save_or_404(owner, photo_id, to_trash)
+        self.storage.mark_trashed(self._object_keys(saved), True)
+        return saved
+
+    def restore(self, owner: str, photo_id: str) -> Photo:
+        photo = self.catalog.get(owner, photo_id)
+        if photo is None:
+            raise NotFound("no such photo")
+        if not photo.trashed_at:
+            return photo
+
+        def from_trash(p: Photo) -> Photo:
+            p.trashed_at, p.purge_at, p.updated_at = None, None, now_iso()
+            return p
+
+        saved = self._save_or_404(owner, photo_id, from_trash)
+        self.storage.mark_trashed(self._object_keys(saved), False)
+        return saved
+
+    def list_trash(self, owner: str, *, limit: int, cursor: str | None) -> Page:
+        return self.catalog.trash(owner, limit=limit, cursor=cursor)
+
+    def empty_trash(self, owner: str) -> int:
+        count = 0
+        while True:
+            page = self.catalog.trash(owner, limit=100, cursor=None)
+            for photo in page.items:
+                self.purge(photo)
+                count += 1
+            if not page.items:
+                return count
+
+    def purge_due(self, now: float | None = None) -> int:
+        """Delete for good every trashed photo whose time is up (the scheduled handler)."""
+        count = 0
+        for owner, photo_id in self.catalog.due_for_purge(int(time.time() if now is None else now)):
+            photo = self.catalog.get(owner, photo_id)
+            if photo is not None and photo.trashed_at:
+                self.purge(photo)
+                count += 1
+        return count
+
+    def _save_or_404(self, owner: str, photo_id: str, change: Any) -> Photo:
+        saved = self.catalog.update(owner, photo_id, change)
+        if saved is None:
+            raise NotFound("no such photo")
+        return saved
+
+    def _object_keys(self, photo: Photo) -> list[str]:
+        keys = [r["key"] for r in photo.renditions.values()]
+        if photo.status in (READY, FAILED):
+            keys.append(storage.original_key(photo.owner, photo.id))
+        return keys
 
     # Editing and deleting
 
@@ -171,6 +374,8 @@ class PhotoService:
             clean["visibility"] = changes["visibility"]
         if "favorite" in changes:
             clean["favorite"] = validation.boolean(changes["favorite"], name="favorite")
+        if "tags" in changes:
+            clean["tags"] = validation.tags(changes["tags"])
         self.get(owner, photo_id)
 
         def apply(photo: Photo) -> Photo:
@@ -186,7 +391,7 @@ class PhotoService:
 
     def delete(self, owner: str, photo_id: str) -> None:
         """Remove the original, every rendition and the record. Safe to retry after a failure."""
-        photo = self.get(owner, photo_id)
+        photo = self.get(owner, photo_id, trashed=True)
         self.purge(photo)
 
     def purge(self, photo: Photo) -> None:
@@ -211,9 +416,11 @@ class PhotoService:
             # Deleted (or expired) before its bytes were processed: drop the bytes too.
             self.storage.delete([key])
             return "orphan-deleted"
-        if photo.status in (READY, REJECTED, FAILED):
+        if photo.status in (READY, REJECTED, FAILED, DUPLICATE):
             # A second delivery, or a run that stopped after its last write: finish the move only.
-            if photo.status == REJECTED or self.storage.exists(storage.original_key(owner, photo_id)):
+            if photo.status in (REJECTED, DUPLICATE) or self.storage.exists(
+                storage.original_key(owner, photo_id)
+            ):
                 self.storage.delete([key])
             return "already-" + photo.status
         data = self.storage.get(key)
@@ -240,6 +447,10 @@ class PhotoService:
         owner, photo_id = photo.owner, photo.id
         if len(data) > self.settings.max_upload_bytes:
             return self._reject(photo, key, f"the file is larger than {self.settings.max_upload_bytes} bytes")
+        digest = hashlib.sha256(data).hexdigest()
+        holder = self.catalog.claim_sha(owner, digest, photo_id)
+        if holder != photo_id:
+            return self._fold_duplicate(photo, key, holder)
         try:
             result = imaging.process(data, max_pixels=self.settings.max_pixels)
         except imaging.ImageRejected as rejected:
@@ -248,15 +459,20 @@ class PhotoService:
         for rendition in result.renditions:
             rendition_key = storage.rendition_key(owner, photo_id, rendition.size, rendition.ext)
             self.storage.put(
-                rendition_key, rendition.data, content_type=rendition.content_type,
+                rendition_key,
+                rendition.data,
+                content_type=rendition.content_type,
                 cache_control=storage.RENDITION_CACHE_CONTROL,
             )
             renditions[str(rendition.size)] = {
-                "key": rendition_key, "width": rendition.width, "height": rendition.height,
+                "key": rendition_key,
+                "width": rendition.width,
+                "height": rendition.height,
                 "content_type": rendition.content_type,
             }
         original = storage.original_key(owner, photo_id)
-        self.storage.copy(key, original, content_type=result.content_type)
+        if key != original:  # a reprocess renders from the original itself
+            self.storage.copy(key, original, content_type=result.content_type)
 
         def ready(p: Photo) -> Photo:
             p.status, p.reason, p.error = READY, None, None
@@ -265,7 +481,7 @@ class PhotoService:
             p.renditions = renditions
             p.taken_at, p.camera, p.gps = result.taken_at, dict(result.camera), result.gps
             p.placeholder, p.dominant_color = result.placeholder, result.dominant_color
-            p.sha256 = p.sha256 or hashlib.sha256(data).hexdigest()
+            p.sha256 = digest
             p.expires_at = None
             p.updated_at = now_iso()
             return p
@@ -274,11 +490,57 @@ class PhotoService:
             # Deleted while we worked: remove what we wrote, as the delete would have.
             self.storage.delete([key, original, *(r["key"] for r in renditions.values())])
             return "orphan-deleted"
-        self.storage.delete([key])
+        if key != original:
+            self.storage.delete([key])
         return READY
+
+    def reprocess(self, owner: str, photo_id: str) -> str:
+        """Render a photo again from its bytes (the `reprocess` job; `make check-consistency --repair`
+        queues it for stuck photos and missing renditions). Idempotent; returns the outcome."""
+        photo = self.catalog.get(owner, photo_id)
+        if photo is None:
+            return "gone"
+        if photo.status in (REJECTED, DUPLICATE) or photo.trashed_at:
+            return "skipped-" + (photo.status if not photo.trashed_at else "trashed")
+        for key in (storage.upload_key(owner, photo_id), storage.original_key(owner, photo_id)):
+            data = self.storage.get(key)
+            if data is not None:
+                break
+        else:
+            return "missing"
+
+        def reclaim(p: Photo) -> Photo:
+            if p.status != READY:  # a ready photo stays listed as it is while its renditions are redone
+                p.status = PROCESSING
+            p.attempts += 1
+            p.updated_at = now_iso()
+            return p
+
+        claimed = self.catalog.update(owner, photo_id, reclaim)
+        if claimed is None:
+            return "gone"
+        return self._render(claimed, key, data)
+
+    def _fold_duplicate(self, photo: Photo, key: str, holder: str) -> str:
+        """These bytes are already the owner's photo `holder`: keep that one, drop this copy."""
+        self.storage.delete([key])
+        existing = self.catalog.get(photo.owner, holder)
+        if existing is not None and existing.trashed_at:
+            self.restore(photo.owner, holder)
+
+        def fold(p: Photo) -> Photo:
+            p.status, p.duplicate_of, p.updated_at = DUPLICATE, holder, now_iso()
+            # Answers for as long as its upload would have been valid, then goes.
+            p.expires_at = int(time.time()) + self.settings.upload_url_ttl
+            return p
+
+        self.catalog.update(photo.owner, photo.id, fold)
+        return DUPLICATE
 
     def _reject(self, photo: Photo, key: str, reason: str) -> str:
         self.storage.delete([key])
+        if photo.sha256 and self.catalog.sha_owner(photo.owner, photo.sha256) == photo.id:
+            self.catalog.release_sha(photo.owner, photo.sha256)
 
         def reject(p: Photo) -> Photo:
             p.status, p.reason, p.expires_at, p.updated_at = REJECTED, reason, None, now_iso()
@@ -298,17 +560,31 @@ class PhotoService:
             return p
 
         self.catalog.update(photo.owner, photo.id, fail)
-        self.storage.delete([key])
+        # Renditions written before the failure belong to no record now.
+        partial = [o.key for o in self.storage.list(storage.rendition_prefix(photo.owner, photo.id))]
+        self.storage.delete([key, *partial])
 
     # Views: what leaves through the API
 
     def owner_view(self, photo: Photo) -> dict[str, Any]:
+        if photo.status == DUPLICATE:
+            return {"id": photo.id, "status": DUPLICATE, "duplicate_of": photo.duplicate_of}
         view = _common_view(photo)
         view.update(
-            filename=photo.filename, content_type=photo.content_type, size=photo.size,
-            status=photo.status, visibility=photo.visibility, updated_at=photo.updated_at,
-            favorite=photo.favorite, sha256=photo.sha256, gps=photo.gps,
+            filename=photo.filename,
+            content_type=photo.content_type,
+            size=photo.size,
+            status=photo.status,
+            visibility=photo.visibility,
+            updated_at=photo.updated_at,
+            favorite=photo.favorite,
+            sha256=photo.sha256,
+            gps=photo.gps,
+            tags=photo.tags,
         )
+        if photo.trashed_at:
+            view["trashed_at"] = photo.trashed_at
+            view["deletes_at"] = now_iso(photo.purge_at)
         if photo.status == REJECTED:
             view["reason"] = photo.reason
         if photo.status == FAILED:
@@ -382,6 +658,10 @@ def _claim(photo: Photo, size: int) -> Photo | None:
     photo.size = size
     photo.updated_at = now_iso()
     return photo
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def _describe(error: Exception) -> str:

@@ -10,11 +10,13 @@ import functools
 from dataclasses import dataclass
 
 from . import aws
+from .albums import AlbumService
 from .catalog import Catalog
 from .config import Settings
 from .jobs import Jobs
 from .photos import PhotoService
 from .queue import WorkQueue
+from .shares import ShareService
 from .storage import Storage
 from .users import UserService
 
@@ -26,6 +28,8 @@ class Services:
     users: UserService
     jobs: Jobs
     queue: WorkQueue
+    albums: AlbumService
+    shares: ShareService
 
     def identify(self, authorization: str | None) -> str:
         """The username behind an `Authorization: Bearer` header, or Unauthorized."""
@@ -39,10 +43,16 @@ def services(settings: Settings) -> Services:
     storage = Storage(aws.client("s3"), settings.bucket)
     queue = WorkQueue(aws.client("sqs"), name=settings.work_queue_name, url=settings.work_queue_url)
     photos = PhotoService(catalog=catalog, storage=storage, settings=settings)
-    users = UserService(settings=settings, table=table, cognito=aws.client("cognito-idp"), queue=queue,
-                        photos=photos)
+    albums = AlbumService(table=table, catalog=catalog, cursor_secret=settings.cursor_secret)
+    photos.album_members = albums.member_ids
+    shares = ShareService(table=table, photos=photos, albums=albums)
+    users = UserService(
+        settings=settings, table=table, cognito=aws.client("cognito-idp"), queue=queue, photos=photos
+    )
     jobs = Jobs(photos=photos, users=users)
-    return Services(settings=settings, photos=photos, users=users, jobs=jobs, queue=queue)
+    return Services(
+        settings=settings, photos=photos, users=users, jobs=jobs, queue=queue, albums=albums, shares=shares
+    )
 
 
 def reset() -> None:

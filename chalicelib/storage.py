@@ -21,6 +21,9 @@ UPLOADS = "uploads/"
 ORIGINALS = "originals/"
 RENDITIONS = "renditions/"
 
+# Objects of a trashed photo carry this tag; a lifecycle rule deletes them if the purge never runs.
+TRASHED_TAG = "gallery-trashed"
+
 # Renditions never change under a key (a re-render writes the same bytes), so browsers may keep them.
 RENDITION_CACHE_CONTROL = "private, max-age=31536000, immutable"
 
@@ -121,6 +124,22 @@ class Storage:
             if response.get("Errors"):
                 first = response["Errors"][0]
                 raise RuntimeError(f"could not delete {first.get('Key')}: {first.get('Message')}")
+
+    def mark_trashed(self, keys: Iterable[str], trashed: bool) -> None:
+        """Tag (or untag) objects of a trashed photo, for the bucket's lifecycle backstop."""
+        for key in keys:
+            try:
+                if trashed:
+                    self._s3.put_object_tagging(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Tagging={"TagSet": [{"Key": TRASHED_TAG, "Value": "true"}]},
+                    )
+                else:
+                    self._s3.delete_object_tagging(Bucket=self.bucket, Key=key)
+            except ClientError as error:
+                if not _not_found(error) and error.response.get("Error", {}).get("Code") != "NoSuchKey":
+                    raise
 
     def list(self, prefix: str) -> Iterator[StoredObject]:
         paginator = self._s3.get_paginator("list_objects_v2")

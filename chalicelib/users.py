@@ -71,11 +71,17 @@ class UserService:
         # Taken before Cognito creates the user, so every token of this account is issued after it.
         created_at = int(time.time())
         result = self.accounts.signup(username=username, email=email, password=password)
-        self._table.put_item(Item={
-            "PK": owner_pk(result["username"]), "SK": PROFILE_SK, "type": "profile",
-            "username": result["username"], "display_name": result["username"], "bio": "",
-            "created_at": created_at,
-        })
+        self._table.put_item(
+            Item={
+                "PK": owner_pk(result["username"]),
+                "SK": PROFILE_SK,
+                "type": "profile",
+                "username": result["username"],
+                "display_name": result["username"],
+                "bio": "",
+                "created_at": created_at,
+            }
+        )
         return dict(result)
 
     def confirm(self, *, username: Any, code: Any) -> None:
@@ -109,8 +115,11 @@ class UserService:
         item = self._profile_item(username)
         if item is None:
             raise NotFound("no such user")
-        return {"username": username, "display_name": item.get("display_name", username),
-                "bio": item.get("bio", "")}
+        return {
+            "username": username,
+            "display_name": item.get("display_name", username),
+            "bio": item.get("bio", ""),
+        }
 
     def public_profile(self, raw_username: str) -> dict[str, Any]:
         try:
@@ -123,8 +132,11 @@ class UserService:
 
     def _public_count(self, username: str) -> int:
         count = 0
-        kwargs: dict[str, Any] = {"IndexName": "wall", "Select": "COUNT",
-                                  "KeyConditionExpression": Key("wall_pk").eq(f"WALL#{username}")}
+        kwargs: dict[str, Any] = {
+            "IndexName": "wall",
+            "Select": "COUNT",
+            "KeyConditionExpression": Key("wall_pk").eq(f"WALL#{username}"),
+        }
         while True:
             response = self._table.query(**kwargs)
             count += response["Count"]
@@ -135,12 +147,14 @@ class UserService:
     def update_profile(self, username: str, changes: dict[str, Any]) -> dict[str, Any]:
         names, values = [], {}
         if "display_name" in changes:
-            values[":d"] = validation.text_field(changes["display_name"], name="display_name",
-                                                 max_length=MAX_DISPLAY_NAME)
+            values[":d"] = validation.text_field(
+                changes["display_name"], name="display_name", max_length=MAX_DISPLAY_NAME
+            )
             names.append("display_name = :d")
         if "bio" in changes:
-            values[":b"] = validation.text_field(changes["bio"], name="bio", max_length=MAX_BIO,
-                                                 multiline=True)
+            values[":b"] = validation.text_field(
+                changes["bio"], name="bio", max_length=MAX_BIO, multiline=True
+            )
             names.append("bio = :b")
         if names:
             self._table.update_item(

@@ -80,6 +80,40 @@ def json_object(
     return body
 
 
+MAX_TAGS = 50
+MAX_TAG = 50
+
+
+def tags(value: Any) -> list[str]:
+    """A list of short labels, trimmed and without repeats."""
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        raise BadRequest(f"tags must be a list of at most {MAX_TAGS} strings")
+    cleaned: list[str] = []
+    for tag in value:
+        text = text_field(tag, name="tag", max_length=MAX_TAG)
+        if text and text not in cleaned:
+            cleaned.append(text)
+    return cleaned
+
+
+def iso_date(value: str | None, *, name: str) -> str | None:
+    """A `YYYY-MM-DD` (or longer ISO 8601) date from a query string."""
+    import datetime
+
+    if value is None or value == "":
+        return None
+    try:
+        datetime.date.fromisoformat(value[:10])
+    except ValueError:
+        raise BadRequest(f"{name} must be a date like 2024-07-31") from None
+    if len(value) > 10:
+        try:
+            datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(f"{name} must be a date like 2024-07-31") from None
+    return value
+
+
 def integer(value: Any, *, name: str, minimum: int, maximum: int) -> int:
     # bool is an int in Python, but `true` is not a size.
     if isinstance(value, bool) or not isinstance(value, int):

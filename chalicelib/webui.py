@@ -13,9 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WEB_ROOT = Path(__file__).resolve().parent / "web"
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-          ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml", ".json": "application/json",
-          ".webmanifest": "application/manifest+json", ".png": "image/png", ".ico": "image/x-icon"}
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Records each Lambda function's AWS calls and checks .chalice/policy-*.json against them.
+pytest_plugins = ["policy_recorder"]
 
 # Before `app` is imported: the event decorators read these names at import, as on Lambda.
 os.environ.setdefault("PHOTOS_BUCKET", "gallery-test-photos-123456789012")
@@ -172,3 +174,12 @@ def gallery(client: Client, stack: Stack, alice: User) -> Any:
     from gallery_client import Gallery
 
     return Gallery(client, stack, alice)
+
+
+def jpeg_variant(name: str, n: int) -> bytes:
+    """The real photo `name` with a JPEG comment segment saying `n`: the same picture, other bytes
+    (so the gallery does not fold it into an earlier upload as a duplicate)."""
+    data = photo_bytes(name)
+    comment = f"variant {n}".encode()
+    segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+    return data[:2] + segment + data[2:]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from cognito_helpers import PASSWORD, Pool, claims_for, sign
-from conftest import photo_bytes
+from conftest import jpeg_variant, photo_bytes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gallery_client import Gallery
 
@@ -135,7 +135,7 @@ def _hs256_with_public_key(claims, public_key):
 def test_public_photos_reach_the_feed_and_wall_without_gps_or_original(client, stack, alice, bob):
     alice_gallery, bob_gallery = Gallery(client, stack, alice), Gallery(client, stack, bob)
     private = alice_gallery.upload_ready(JPEG)
-    public_old = alice_gallery.upload_ready(JPEG)
+    public_old = alice_gallery.upload_ready(jpeg_variant("DSCN0010.jpg", 1))
     public_new = bob_gallery.upload_ready(photo_bytes("Landscape_1.jpg"))
     for gallery, photo in ((alice_gallery, public_old), (bob_gallery, public_new)):
         answer = gallery.request("PATCH", f"/images/{photo['id']}", {"visibility": "public"})
@@ -156,8 +156,8 @@ def test_public_photos_reach_the_feed_and_wall_without_gps_or_original(client, s
 
 def test_feed_pages_and_refuses_a_tampered_cursor(client, stack, alice):
     gallery = Gallery(client, stack, alice)
-    for _ in range(3):
-        photo = gallery.upload_ready(JPEG)
+    for n in range(3):
+        photo = gallery.upload_ready(jpeg_variant("DSCN0010.jpg", n))
         gallery.request("PATCH", f"/images/{photo['id']}", {"visibility": "public"})
     first = json.loads(client.http.get("/feed?limit=2").body)
     assert len(first["items"]) == 2
@@ -196,8 +196,8 @@ def test_profile_edit(client, stack, alice):
 
 def test_deleting_an_account_leaves_nothing_and_its_tokens_stop_working(client, stack, alice, bob):
     gallery = Gallery(client, stack, alice)
-    for _ in range(2):
-        gallery.upload_ready(JPEG)
+    for n in range(2):
+        gallery.upload_ready(jpeg_variant("DSCN0010.jpg", n))
     gallery.upload(JPEG)  # still processing
     Gallery(client, stack, bob).upload_ready(JPEG)
     assert gallery.request("DELETE", "/users/me").status == 204
@@ -219,8 +219,8 @@ def test_a_large_account_is_emptied_through_the_work_queue(client, stack, alice,
     monkeypatch.setattr(users.UserService, "purge_photos",
                         _small_batches(users.UserService.purge_photos))
     gallery = Gallery(client, stack, alice)
-    for _ in range(3):
-        gallery.upload_ready(JPEG)
+    for n in range(3):
+        gallery.upload_ready(jpeg_variant("DSCN0010.jpg", n))
     assert gallery.request("DELETE", "/users/me").status == 204
     queue_url = stack.outputs["WorkQueueUrl"]
     for _ in range(5):

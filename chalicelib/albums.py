@@ -1,0 +1,233 @@
+"""Albums: named, ordered sets of one owner's photos.
+
+Items (one table, see docs/architecture.md): the album `USER#{owner}`/`ALBUM#{id}`, one entry per
+photo `ALBUM#{id}`/`PHOTO#{photo}` (holding its date, so ordering needs no photo reads), and its
+mirror `USER#{owner}`/`INALBUM#{photo}#{id}`, so deleting a photo finds its albums with one Query.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from . import cursors, ids, validation
+from .catalog import Catalog
+from .errors import BadRequest, NotFound
+from .models import DUPLICATE, PENDING, Photo, owner_pk, photo_sk
+from .photos import now_iso
+
+MAX_ADD = 100
+MAX_ORDER = 10_000
+
+
+def album_sk(album_id: str) -> str:
+    return f"ALBUM#{album_id}"
+
+
+class AlbumService:
+    def __init__(self, *, table: Any, catalog: Catalog, cursor_secret: str) -> None:
+        self._table = table
+        self._catalog = catalog
+        self._secret = cursor_secret
+
+    def create(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
+        clock = time.time()
+        album = {
+            "PK": owner_pk(owner),
+            "SK": "",
+            "type": "album",
+            "id": ids.new_id(int(clock * 1000)),
+            "owner": owner,
+            "title": validation.title(body["title"]),
+            "description": validation.description(body.get("description", "")),
+            "created_at": now_iso(clock),
+            "updated_at": now_iso(clock),
+        }
+        if not album["title"]:
+            raise BadRequest("title must not be empty")
+        album["SK"] = album_sk(album["id"])
+        self._table.put_item(Item=album)
+        return _album_view(album, count=0)
+
+    def get_album(self, owner: str, album_id: str) -> dict[str, Any]:
+        """The album's item, or NotFound (also for another owner's album)."""
+        if not ids.is_valid(album_id):
+            raise NotFound("no such album")
+        item = self._table.get_item(
+            Key={"PK": owner_pk(owner), "SK": album_sk(album_id)}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            raise NotFound("no such album")
+        return item
+
+    def list_albums(self, owner: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+        scope = f"albums:{owner}"
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with("ALBUM#"),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        start = cursors.decode(cursor, scope=scope, secret=self._secret)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        response = self._table.query(**kwargs)
+        items = response.get("Items", [])
+        last = response.get("LastEvaluatedKey") if len(items) == limit else None
+        return {
+            "items": [_album_view(item) for item in items],
+            "next_cursor": cursors.encode(last, scope=scope, secret=self._secret),
+        }
+
+    def member_ids(self, owner: str, album_id: str) -> list[str]:
+        """The album's photo ids in its order: the owner's manual order, else by date taken."""
+        album = self.get_album(owner, album_id)
+        entries = self._entries(album_id)
+        by_date = [
+            e["photo_id"] for e in sorted(entries, key=lambda e: (e.get("taken_sk", ""), e["photo_id"]))
+        ]
+        manual = [pid for pid in album.get("order", []) if pid in set(by_date)]
+        return manual + [pid for pid in by_date if pid not in set(manual)]
+
+    def _entries(self, album_id: str) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("PK").eq(f"ALBUM#{album_id}")}
+        entries: list[dict[str, Any]] = []
+        while True:
+            response = self._table.query(**kwargs)
+            entries.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return entries
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def photos(
+        self, owner: str, album_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[Photo], str | None]:
+        """One page of the album's visible photos, in order."""
+        scope = f"album:{owner}:{album_id}"
+        start = cursors.decode(cursor, scope=scope, secret=self._secret)
+        offset = int(start.get("offset", 0)) if start else 0
+        ordered = self.member_ids(owner, album_id)
+        shown: list[Photo] = []
+        position = offset
+        while position < len(ordered) and len(shown) < limit:
+            batch = ordered[position : position + limit]
+            found = {p.id: p for p in self._catalog.batch_get(owner, batch)}
+            for photo_id in batch:
+                position += 1
+                photo = found.get(photo_id)
+                if photo is not None and _visible(photo):
+                    shown.append(photo)
+                    if len(shown) == limit:
+                        break
+        next_cursor = (
+            cursors.encode({"offset": position}, scope=scope, secret=self._secret)
+            if position < len(ordered)
+            else None
+        )
+        return shown, next_cursor
+
+    def update(self, owner: str, album_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        album = self.get_album(owner, album_id)
+        if "title" in body:
+            album["title"] = validation.title(body["title"])
+            if not album["title"]:
+                raise BadRequest("title must not be empty")
+        if "description" in body:
+            album["description"] = validation.description(body["description"])
+        members = set(self.member_ids(owner, album_id))
+        if "cover_image_id" in body:
+            cover = body["cover_image_id"]
+            if cover is not None and (not isinstance(cover, str) or cover not in members):
+                raise BadRequest("cover_image_id must be a photo in this album (or null)")
+            album["cover_image_id"] = cover
+        if "order" in body:
+            order = body["order"]
+            if (
+                not isinstance(order, list)
+                or len(order) > MAX_ORDER
+                or not all(isinstance(pid, str) for pid in order)
+                or len(set(order)) != len(order)
+            ):
+                raise BadRequest("order must be a list of distinct photo ids")
+            unknown = [pid for pid in order if pid not in members]
+            if unknown:
+                raise BadRequest(f"order names photos not in this album: {', '.join(unknown[:5])}")
+            album["order"] = order
+        album["updated_at"] = now_iso()
+        self._table.put_item(Item={k: v for k, v in album.items() if v is not None})
+        return _album_view(album, count=len(members))
+
+    def delete(self, owner: str, album_id: str) -> None:
+        """Delete the album; its photos stay."""
+        self.get_album(owner, album_id)
+        with self._table.batch_writer() as batch:
+            for entry in self._entries(album_id):
+                batch.delete_item(Key={"PK": entry["PK"], "SK": entry["SK"]})
+                batch.delete_item(
+                    Key={"PK": owner_pk(owner), "SK": f"INALBUM#{entry['photo_id']}#{album_id}"}
+                )
+        self._table.delete_item(Key={"PK": owner_pk(owner), "SK": album_sk(album_id)})
+
+    def add(self, owner: str, album_id: str, photo_ids: Any) -> dict[str, Any]:
+        """Add photos (idempotent). Only the owner's own photos: anything else is a 404."""
+        self.get_album(owner, album_id)
+        if (
+            not isinstance(photo_ids, list)
+            or not 1 <= len(photo_ids) <= MAX_ADD
+            or not all(isinstance(pid, str) for pid in photo_ids)
+        ):
+            raise BadRequest(f"image_ids must be a list of 1 to {MAX_ADD} photo ids")
+        wanted = list(dict.fromkeys(photo_ids))
+        found = {p.id: p for p in self._catalog.batch_get(owner, [p for p in wanted if ids.is_valid(p)])}
+        missing = [pid for pid in wanted if pid not in found or not _visible(found[pid])]
+        if missing:
+            raise NotFound(f"no such photo: {missing[0]}")
+        with self._table.batch_writer() as batch:
+            for pid in wanted:
+                photo = found[pid]
+                batch.put_item(
+                    Item={
+                        "PK": f"ALBUM#{album_id}",
+                        "SK": photo_sk(pid),
+                        "type": "album_entry",
+                        "photo_id": pid,
+                        "owner": owner,
+                        "taken_sk": f"{photo.taken_at or photo.created_at}#{pid}",
+                    }
+                )
+                batch.put_item(
+                    Item={
+                        "PK": owner_pk(owner),
+                        "SK": f"INALBUM#{pid}#{album_id}",
+                        "type": "album_link",
+                        "album_id": album_id,
+                    }
+                )
+        return {"album_id": album_id, "added": wanted}
+
+    def remove(self, owner: str, album_id: str, photo_id: str) -> None:
+        self.get_album(owner, album_id)
+        entry = self._table.get_item(Key={"PK": f"ALBUM#{album_id}", "SK": photo_sk(photo_id)}).get("Item")
+        if entry is None:
+            raise NotFound("that photo is not in this album")
+        self._table.delete_item(Key={"PK": owner_pk(owner), "SK": f"INALBUM#{photo_id}#{album_id}"})
+        self._table.delete_item(Key={"PK": f"ALBUM#{album_id}", "SK": photo_sk(photo_id)})
+
+    def view(self, album: dict[str, Any], count: int | None = None) -> dict[str, Any]:
+        return _album_view(album, count)
+
+
+def _visible(photo: Photo) -> bool:
+    return not photo.trashed_at and photo.status not in (PENDING, DUPLICATE)
+
+
+def _album_view(album: dict[str, Any], count: int | None = None) -> dict[str, Any]:
+    view = {
+        name: album.get(name)
+        for name in ("id", "title", "description", "cover_image_id", "created_at", "updated_at")
+    }
+    view["order"] = album.get("order") or None
+    if count is not None:
+        view["count"] = count
+    return view
