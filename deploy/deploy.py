@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -361,7 +362,10 @@ def package(stage: str, out: Path, values: Mapping[str, str] | None = None,
     write_stage_files(stage, values or example_values(stage), project=work)
     if out.exists():
         shutil.rmtree(out)
-    chalice("package", "--stage", stage, "--pkg-format", pkg_format, str(out), cwd=work)
+    # Chalice imports app.py with the stage's variables set; keep the caller's (tests') out of it.
+    env = {k: v for k, v in os.environ.items() if k not in ENV_PLACEHOLDERS and k != "AWS_ENDPOINT_URL"}
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    chalice("package", "--stage", stage, "--pkg-format", pkg_format, str(out), cwd=work, env=env)
     return out
 
 
