@@ -400,6 +400,8 @@ def _parameter_values(template: dict[str, Any], given: Mapping[str, Any]) -> dic
             raise TemplateError(f"parameter {name} has no default and no value was given")
         if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
+        elif spec.get("Type") == "Number" and isinstance(value, str):
+            value = float(value) if "." in value else int(value)  # boto3 wants numbers, not "37"
         values[name] = value
     unknown = set(given) - values.keys()
     if unknown:

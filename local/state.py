@@ -8,7 +8,7 @@ re-processed. Messages still on the queues are saved at a clean shutdown (not pe
 again on start, after the notification is installed.
 
 Layout of the state directory:
-    s3/<bucket>/manifest.json       key -> blob name, content type, metadata
+    s3/<bucket>/manifest.json       key -> blob name, content type, metadata, tags
     s3/<bucket>/blobs/<etag>        object bytes, named by ETag so unchanged objects are not copied again
     dynamodb/<table>.json           every item of the table
     cognito/<pool name>.json        every user of the pool
@@ -25,6 +25,7 @@ import os
 import re
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,15 @@ class StateStore:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             yield from page.get("Contents", [])
 
+    def _object_tags(self, bucket: str, key: str) -> list[dict[str, str]]:
+        """An object's tags, from moto's in-process backend: a tag change leaves the ETag as it was,
+        and asking the API for every object's tags on every snapshot would be one request each."""
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[self.account_id]["aws"]
+        obj = backend.get_object(bucket, key)
+        return list(backend.get_object_tagging(obj).get("Tags", [])) if obj is not None else []
+
     def snapshot_bucket(self, bucket: str) -> int:
         """Save the bucket's objects; only objects whose ETag is new are downloaded."""
         root = self.dir / "s3" / bucket
@@ -109,14 +119,19 @@ class StateStore:
         manifest: dict[str, Any] = {}
         for obj in self._objects(bucket):
             key, blob = obj["Key"], _safe_name(obj["ETag"].strip('"'))
+            tags = self._object_tags(bucket, key)
             previous = old.get(key)
             if previous and previous["blob"] == blob and (root / "blobs" / blob).exists():
-                manifest[key] = previous
+                manifest[key] = {**previous, "tags": tags}
                 continue
-            got = self.s3.get_object(Bucket=bucket, Key=key)
-            write_atomic(root / "blobs" / blob, got["Body"].read())
+            if (root / "blobs" / blob).exists():  # the same bytes under another key: headers only
+                got = self.s3.head_object(Bucket=bucket, Key=key)
+            else:
+                got = self.s3.get_object(Bucket=bucket, Key=key)
+                write_atomic(root / "blobs" / blob, got["Body"].read())
             entry = {h: got[h] for h in _KEPT_HEADERS if got.get(h)}
-            manifest[key] = {"blob": blob, "headers": entry, "metadata": got.get("Metadata", {})}
+            manifest[key] = {"blob": blob, "headers": entry, "metadata": got.get("Metadata", {}),
+                             "tags": tags}
         _write_json(root / "manifest.json", manifest)
         # Only after the new manifest is in place: blobs nothing refers to any more.
         referenced = {e["blob"] for e in manifest.values()}
@@ -129,9 +144,12 @@ class StateStore:
         root = self.dir / "s3" / bucket
         manifest = _read_json(root / "manifest.json", {})
         for key, entry in manifest.items():
+            extra = dict(entry.get("headers", {}))
+            if entry.get("tags"):
+                extra["Tagging"] = urllib.parse.urlencode([(t["Key"], t["Value"]) for t in entry["tags"]])
             self.s3.put_object(
                 Bucket=bucket, Key=key, Body=(root / "blobs" / entry["blob"]).read_bytes(),
-                Metadata=entry.get("metadata", {}), **entry.get("headers", {}),
+                Metadata=entry.get("metadata", {}), **extra,
             )
         return len(manifest)
 
