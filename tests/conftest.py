@@ -26,8 +26,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Records each Lambda function's AWS calls and checks .chalice/policy-*.json against them.
 pytest_plugins = ["policy_recorder"]
-# Records each Lambda function's AWS calls and checks .chalice/policy-*.json against them.
-pytest_plugins = ["policy_recorder"]
 
 # Before `app` is imported: the event decorators read these names at import, as on Lambda.
 os.environ.setdefault("PHOTOS_BUCKET", "gallery-test-photos-123456789012")
