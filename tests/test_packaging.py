@@ -50,12 +50,17 @@ MAX_ZIP_BYTES = 50 * 1024 * 1024  # Lambda's limit for a zip uploaded directly
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
 
+_BUILT: dict[str, Path] = {}  # one package per session, shared with tests/test_deploy_emulator.py
+
+
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (ROOT / ".chalice" / "policy-api_handler.json").exists():
         pytest.fail("no .chalice/policy-<function>.json: run `make policy`")
-    out = tmp_path_factory.mktemp("package") / "out"
-    return deployer.package(STAGE, out, workdir=ROOT / ".local" / "package" / f"test-{STAGE}")
+    if STAGE not in _BUILT:
+        out = tmp_path_factory.mktemp("package") / "out"
+        _BUILT[STAGE] = deployer.package(STAGE, out, workdir=ROOT / ".local" / "package" / f"test-{STAGE}")
+    return _BUILT[STAGE]
 
 
 @pytest.fixture(scope="module")
