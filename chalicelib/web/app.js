@@ -639,6 +639,41 @@
   // ---------------------------------------------------------------------------------------------
   // Lightbox: a modal <dialog> (the page behind is inert, so focus stays inside; Escape closes).
 
+  /* Edits of one photo are saved one request at a time, always with the latest text: two saves in
+     flight at once (a blur, then Enter; both held while the person signs in again) could otherwise
+     land in either order and leave the older text. */
+  const saves = new Map(); // photo id -> { latest, status, running }
+
+  function saveEdit(gallery, edit) {
+    const entry = saves.get(edit.id) || { running: null };
+    entry.latest = { title: edit.title, description: edit.description };
+    entry.status = edit.saved;
+    saves.set(edit.id, entry);
+    if (!entry.running) entry.running = runSaves(gallery, edit.id, entry);
+    return entry.running;
+  }
+
+  async function runSaves(gallery, id, entry) {
+    try {
+      while (entry.latest) {
+        const body = entry.latest;
+        entry.latest = null;
+        entry.status.textContent = "Saving…";
+        try {
+          const photo = await api(`images/${encodeURIComponent(id)}`, { method: "PATCH", body });
+          gallery.update(photo);
+          if (!entry.latest) entry.status.textContent = "Saved";
+        } catch (error) {
+          entry.status.textContent = `Not saved: ${error.message}`;
+          if (!lightbox.dirty && lightbox.item && lightbox.item.id === id) lightbox.dirty = { id, ...body, saved: entry.status };
+          if (!entry.latest) break;
+        }
+      }
+    } finally {
+      saves.delete(id);
+    }
+  }
+
   const lightbox = {
     gallery: null,
     index: -1,
@@ -759,22 +794,14 @@
     },
 
     /** Save a pending title/description edit; kept and retried across a re-sign-in by `api`. */
-    async flush() {
+    flush() {
       const edit = this.dirty;
-      if (!edit) return;
+      if (!edit) return Promise.resolve();
       this.dirty = null;
-      const gallery = this.gallery;
-      const before = gallery.items.find((x) => x.id === edit.id);
-      if (before && (before.title || "") === edit.title && (before.description || "") === edit.description) return;
-      edit.saved.textContent = "Saving…";
-      try {
-        const photo = await api(`images/${encodeURIComponent(edit.id)}`, { method: "PATCH", body: { title: edit.title, description: edit.description } });
-        gallery.update(photo);
-        edit.saved.textContent = "Saved";
-      } catch (error) {
-        edit.saved.textContent = `Not saved: ${error.message}`;
-        if (!this.dirty) this.dirty = edit;
-      }
+      const before = this.gallery.items.find((x) => x.id === edit.id);
+      const unchanged = before && (before.title || "") === edit.title && (before.description || "") === edit.description;
+      if (unchanged && !saves.has(edit.id)) return Promise.resolve();
+      return saveEdit(this.gallery, edit);
     },
 
     async setVisibility(item, toggle) {

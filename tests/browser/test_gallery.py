@@ -242,7 +242,6 @@ def test_an_expired_session_signs_in_again_and_keeps_the_unsaved_edit(
 
     page.route(re.compile(r"/images/[0-9A-Z]+$"), refuse)
     page.route(re.compile(r"/auth/refresh$"), refuse)
-    viewer.get_by_label("Description").fill("Written before the session ran out")
     viewer.get_by_label("Title").fill("Kept across sign-in")
     viewer.get_by_label("Title").press("Enter")
 
