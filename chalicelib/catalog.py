@@ -284,27 +284,13 @@ def _sha_key(owner: str, sha256: str) -> dict[str, str]:
 
 
 def _batch_get(table: Any, request: dict[str, Any], client: Any) -> dict[str, Any]:
-    # The resource API has no batch get on a Table; its client's deserializes like the Table's.
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-    serializer, deserializer = TypeSerializer(), TypeDeserializer()
-    wire = {
-        name: {**spec, "Keys": [{k: serializer.serialize(v) for k, v in key.items()} for key in spec["Keys"]]}
-        for name, spec in request.items()
+    # A Table has no batch get of its own; its resource's client takes and returns plain Python
+    # values (boto3 registers the same (de)serialisation on it as on the Table).
+    response = client.batch_get_item(RequestItems=request)
+    return {
+        "Responses": response.get("Responses", {}),
+        "UnprocessedKeys": response.get("UnprocessedKeys") or {},
     }
-    response = client.batch_get_item(RequestItems=wire)
-    responses = {
-        name: [{k: deserializer.deserialize(v) for k, v in item.items()} for item in items]
-        for name, items in response.get("Responses", {}).items()
-    }
-    unprocessed = {
-        name: {
-            **spec,
-            "Keys": [{k: deserializer.deserialize(v) for k, v in key.items()} for key in spec["Keys"]],
-        }
-        for name, spec in (response.get("UnprocessedKeys") or {}).items()
-    }
-    return {"Responses": responses, "UnprocessedKeys": unprocessed}
 
 
 def _plain_key(key: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -44,6 +44,13 @@ def terms(*, title: str, description: str, tags: list[str], camera: dict[str, An
         found |= {f"w:{w}" for w in words(tag)}
         if tag_name(tag):
             found.add(f"t:{tag_name(tag)}")
-    if camera_name(camera):
-        found.add(f"c:{camera_name(camera)}")
+    # A camera is found by its full name, its model or its make ("nikon coolpix p6000",
+    # "coolpix p6000", "nikon").
+    for name in (
+        camera_name(camera),
+        camera_name({"model": camera.get("model", "")}),
+        camera_name({"model": camera.get("make", "")}),
+    ):
+        if name:
+            found.add(f"c:{name}")
     return set(sorted(found)[:MAX_TERMS])
