@@ -229,8 +229,28 @@ def test_an_expired_session_signs_in_again_and_keeps_the_unsaved_edit(
     sign_in(page, username)
     tile(page, photo_id).locator(".tile-btn").click()
     viewer = page.get_by_role("dialog", name="Photo viewer")
+    refreshes: list[str] = []
+    page.on("request", lambda r: refreshes.append(r.url) if r.url.endswith("/auth/refresh") else None)
 
-    # The id token has expired and so has the refresh token: the server answers 401 to both.
+    # Only the id token has expired: one 401, one refresh, and the save goes through unnoticed.
+    once = {"left": 1}
+
+    def expire_once(route: Any) -> None:
+        if route.request.method == "PATCH" and once["left"]:
+            once["left"] -= 1
+            route.fulfill(status=401, content_type="application/json",
+                          body='{"Code": "Unauthorized", "Message": "token expired"}')
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/images/[0-9A-Z]+$"), expire_once)
+    viewer.get_by_label("Description").fill("Saved after a silent refresh")
+    viewer.get_by_label("Description").press("Control+Enter")
+    expect(viewer.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    assert len(refreshes) == 1
+    page.unroute(re.compile(r"/images/[0-9A-Z]+$"))
+
+    # Now the refresh token has expired too: the server answers 401 to both.
     expired = {"on": True}
 
     def refuse(route: Any) -> None:
@@ -257,6 +277,8 @@ def test_an_expired_session_signs_in_again_and_keeps_the_unsaved_edit(
     page.keyboard.press("Escape")
     reload(page)
     expect(tile(page, photo_id).locator("img")).to_have_attribute("alt", "Kept across sign-in")
+    tile(page, photo_id).locator(".tile-btn").click()
+    expect(viewer.get_by_label("Description")).to_have_value("Saved after a silent refresh")
 
 
 def test_phone_layout_swipes_between_photos_and_signs_out(
