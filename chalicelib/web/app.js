@@ -869,8 +869,18 @@
     else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
   }
 
-  function confirmDialog() {
+  /** The confirmation dialog; resolves true when confirmed. Defaults: deleting a photo. */
+  function confirmDialog({ title, text, action } = {}) {
     const dialog = $("#confirm");
+    const defaults = dialog.dataset;
+    if (!defaults.title) {
+      defaults.title = $("#confirm-title").textContent;
+      defaults.text = $("#confirm-text").textContent;
+      defaults.action = $("#confirm-ok").textContent;
+    }
+    $("#confirm-title").textContent = title || defaults.title;
+    $("#confirm-text").textContent = text || defaults.text;
+    $("#confirm-ok").textContent = action || defaults.action;
     return new Promise((resolve) => {
       dialog.returnValue = "";
       dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
@@ -959,14 +969,64 @@
       fetchPage: (params) => rawJson(`users/${encodeURIComponent(username)}/images?${params}`),
       emptyMessage: () => h("div", { class: "empty-inner" }, icon("photos", "big"), h("h2", { text: "No public photos" }), h("p", { text: `@${username} hasn’t shared anything yet.` })),
     });
-    rawJson(`users/${encodeURIComponent(username)}`).then((profile) => {
-      if (profile.display_name) { name.textContent = profile.display_name; name.append(h("span", { class: "handle", text: ` @${profile.username}` })); }
+    const own = session.signedIn && session.username === username;
+    const showProfile = (profile) => {
+      name.textContent = profile.display_name || `@${profile.username}`;
+      if (profile.display_name && profile.display_name !== profile.username) name.append(h("span", { class: "handle", text: ` @${profile.username}` }));
       document.title = `${profile.display_name || "@" + profile.username} · Gallery`;
       const count = `${profile.photo_count ?? 0} public photo${profile.photo_count === 1 ? "" : "s"}`;
       bio.textContent = profile.bio ? `${profile.bio} · ${count}` : count;
+    };
+    rawJson(`users/${encodeURIComponent(username)}`).then((profile) => {
+      showProfile(profile);
+      if (own) head.append(h("button", { type: "button", class: "btn edit-profile", onclick: () => editProfile(profile, showProfile), text: "Edit profile" }));
     }).catch((error) => {
       if (error.status === 404) setView("wall", h("div", { class: "empty-inner" }, h("h1", { text: "No such person" }), h("p", { text: `There is no @${username} here.` }), h("a", { class: "btn", href: "#/feed", text: "Explore photos" })));
     });
+  }
+
+  /** A dialog to change one's display name and bio, or to delete the account. */
+  function editProfile(profile, onSaved) {
+    const error = h("p", { class: "form-error", role: "alert" });
+    const displayName = h("input", { name: "display_name", maxlength: "100", value: profile.display_name || "" });
+    const bioField = h("textarea", { name: "bio", rows: "3", maxlength: "500" });
+    bioField.value = profile.bio || "";
+    const form = h("form", { novalidate: true },
+      h("h2", { id: "profile-title", text: "Edit profile" }),
+      h("label", { class: "field" }, h("span", { text: "Display name" }), displayName),
+      h("label", { class: "field" }, h("span", { text: "Bio" }), bioField),
+      error,
+      h("div", { class: "modal-actions" },
+        h("button", { type: "button", class: "btn danger-text", id: "delete-account", text: "Delete account" }),
+        h("span", { class: "spacer" }),
+        h("button", { type: "button", class: "btn", value: "cancel", onclick: () => dialog.close(), text: "Cancel" }),
+        h("button", { type: "submit", class: "btn primary", text: "Save" })));
+    const dialog = h("dialog", { class: "modal", "aria-labelledby": "profile-title" }, form);
+    dialog.addEventListener("close", () => dialog.remove());
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.textContent = "";
+      try {
+        const saved = await api("users/me", { method: "PUT", body: { display_name: displayName.value.trim(), bio: bioField.value.trim() } });
+        onSaved({ ...profile, ...saved });
+        dialog.close();
+        toast("Profile saved");
+      } catch (e) { error.textContent = e.message; }
+    });
+    $("#delete-account", form).addEventListener("click", async () => {
+      dialog.close();
+      const sure = await confirmDialog({ title: "Delete your account?", action: "Delete account",
+        text: "All your photos, your profile and your public page will be removed for good. This can’t be undone." });
+      if (!sure) return;
+      try {
+        await api("users/me", { method: "DELETE" });
+        signOut();
+        toast("Your account has been deleted");
+      } catch (e) { toast(`Could not delete the account: ${e.message}`, "error"); }
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    displayName.focus();
   }
 
   function authView(mode) {

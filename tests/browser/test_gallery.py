@@ -325,3 +325,35 @@ def test_the_page_holds_no_secrets_and_sends_a_strict_policy(stack: Stack, new_c
             assert secret not in served.text, (path, secret)
     policy = page.locator('meta[http-equiv="Content-Security-Policy"]').get_attribute("content") or ""
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+def test_profile_is_edited_on_ones_own_page_and_the_account_can_be_deleted(
+    stack: Stack, new_context: Any, username: str
+) -> None:
+    stack.signup(username)
+    page = new_context().new_page()
+    sign_in(page, username)
+    page.get_by_role("link", name=f"Your public page (@{username})").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"@{username}")
+    page.get_by_role("button", name="Edit profile").click()
+    dialog = page.get_by_role("dialog", name="Edit profile")
+    dialog.get_by_label("Display name").fill("Ada Lovelace")
+    dialog.get_by_label("Bio").fill("Engines and light")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Ada Lovelace @{username}")
+
+    visitor = new_context().new_page()
+    goto(visitor, f"/#/u/{username}")
+    expect(visitor.get_by_role("heading", level=1)).to_have_text(f"Ada Lovelace @{username}")
+    expect(visitor.get_by_text("Engines and light · 0 public photos")).to_be_visible()
+    expect(visitor.get_by_role("button", name="Edit profile")).to_have_count(0)
+
+    page.get_by_role("button", name="Edit profile").click()
+    dialog.get_by_role("button", name="Delete account").click()
+    confirm = page.get_by_role("dialog", name="Delete your account?")
+    confirm.get_by_role("button", name="Delete account").click()
+    expect(page.locator("#main").get_by_role("button", name="Sign in")).to_be_visible()
+    login = {"username": username, "password": PASSWORD}
+    gone = http().post(f"{stack.url}/auth/login", json=login, timeout=30)
+    assert gone.status_code == 401
