@@ -70,6 +70,22 @@ def test_sign_up_and_upload_by_chooser_and_drop_shows_every_thumbnail(
     form.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", name="No photos yet")).to_be_visible()
 
+    # Bytes go straight to storage, at most four files at a time.
+    sending = {"now": 0, "most": 0}
+
+    def started(request: Any) -> None:
+        if request.method == "PUT":
+            sending["now"] += 1
+            sending["most"] = max(sending["most"], sending["now"])
+
+    def ended(request: Any) -> None:
+        if request.method == "PUT":
+            sending["now"] -= 1
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
+
     # The Upload button opens the file chooser; many files at once, each with its own row.
     with page.expect_file_chooser() as chooser:
         page.get_by_role("button", name="Upload", exact=True).click()
@@ -90,6 +106,7 @@ def test_sign_up_and_upload_by_chooser_and_drop_shows_every_thumbnail(
     expect(rejected).to_have_attribute("data-state", "error", timeout=READY_TIMEOUT_MS)
     expect(rejected.locator(".up-status")).to_contain_text("Not added:")
     expect(page.locator("#uploads-title")).to_have_text(f"{total_ok} uploaded · 1 failed")
+    assert 1 < sending["most"] <= 4, sending
 
     # Every photo's thumbnail is in the grid, without a reload; the rejected one is not.
     expect(page.locator('.grid .tile[data-status="ready"]')).to_have_count(total_ok)
