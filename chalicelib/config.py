@@ -41,6 +41,8 @@ class Settings:
     upload_url_ttl: int
     cursor_secret: str
     trash_days: int
+    watermark_text: str
+    labels_enabled: bool
 
     @property
     def issuer(self) -> str:
@@ -71,6 +73,8 @@ def load() -> Settings:
         # its one user. Deployed stages get a random one from `make deploy`.
         cursor_secret=env("CURSOR_SECRET", "") or f"gallery-{stage}-cursor-key",
         trash_days=_int("TRASH_DAYS", 30),
+        watermark_text=env("WATERMARK_TEXT", "").strip(),
+        labels_enabled=_flag("LABELS"),
     )
 
 

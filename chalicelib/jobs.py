@@ -16,9 +16,10 @@ class UnknownJob(ValueError):
 
 
 class Jobs:
-    def __init__(self, *, photos: PhotoService, users: UserService) -> None:
+    def __init__(self, *, photos: PhotoService, users: UserService, labeler: Any = None) -> None:
         self._photos = photos
         self._users = users
+        self._labeler = labeler
 
     def run(self, job: dict[str, Any]) -> str:
         kind = job.get("type")
@@ -31,4 +32,6 @@ class Jobs:
         if kind == "reprocess":
             # A transient fault raises, so SQS delivers the job again (and then to the dead-letter queue).
             return self._photos.reprocess(str(job["owner"]), str(job["id"]))
+        if kind == "labels":
+            return self._photos.add_labels(str(job["owner"]), str(job["id"]), self._labeler)
         raise UnknownJob(f"unknown job type {kind!r}")

@@ -43,6 +43,8 @@ class Photo:
     error: str | None = None
     # {"256": {"key", "width", "height", "content_type"}, "1024": {...}}
     renditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The watermarked renditions public routes serve, when the stage sets WATERMARK_TEXT.
+    public_renditions: dict[str, dict[str, Any]] = field(default_factory=dict)
     taken_at: str | None = None
     camera: dict[str, Any] = field(default_factory=dict)
     gps: dict[str, float] | None = None

@@ -90,8 +90,10 @@ class PhotoService:
         self.catalog = catalog
         self.storage = storage
         self.settings = settings
-        # Set by the composition root: the album ids a photo is in (for album search).
+        # Set by the composition root: the album ids a photo is in (for album search), and the
+        # work queue for jobs that follow processing.
         self.album_members: Any = None
+        self.queue: Any = None
 
     # Uploads
 
@@ -470,6 +472,7 @@ class PhotoService:
                 "height": rendition.height,
                 "content_type": rendition.content_type,
             }
+        public_renditions = self._watermark(owner, photo_id, result.renditions)
         original = storage.original_key(owner, photo_id)
         if key != original:  # a reprocess renders from the original itself
             self.storage.copy(key, original, content_type=result.content_type)
@@ -479,6 +482,7 @@ class PhotoService:
             p.content_type = result.content_type
             p.width, p.height = result.width, result.height
             p.renditions = renditions
+            p.public_renditions = public_renditions
             p.taken_at, p.camera, p.gps = result.taken_at, dict(result.camera), result.gps
             p.placeholder, p.dominant_color = result.placeholder, result.dominant_color
             p.sha256 = digest
@@ -492,7 +496,56 @@ class PhotoService:
             return "orphan-deleted"
         if key != original:
             self.storage.delete([key])
+        if self.settings.labels_enabled and self.queue is not None:
+            self.queue.send({"type": "labels", "owner": owner, "id": photo_id})
         return READY
+
+    def _watermark(self, owner: str, photo_id: str, renditions: Any) -> dict[str, dict[str, Any]]:
+        """Write the watermarked copies public routes serve (none without WATERMARK_TEXT)."""
+        text = self.settings.watermark_text
+        if not text:
+            stale = [
+                obj.key
+                for obj in self.storage.list(storage.rendition_prefix(owner, photo_id))
+                if "/public-" in obj.key
+            ]
+            self.storage.delete(stale)
+            return {}
+        from . import watermark
+
+        marked: dict[str, dict[str, Any]] = {}
+        for rendition in renditions:
+            key = storage.rendition_key(owner, photo_id, f"public-{rendition.size}", "jpg")
+            self.storage.put(
+                key,
+                watermark.apply(rendition.data, text),
+                content_type="image/jpeg",
+                cache_control=storage.RENDITION_CACHE_CONTROL,
+            )
+            marked[str(rendition.size)] = {
+                "key": key,
+                "width": rendition.width,
+                "height": rendition.height,
+                "content_type": "image/jpeg",
+            }
+        return marked
+
+    def add_labels(self, owner: str, photo_id: str, labeler: Any) -> str:
+        """Tag a ready photo with what Rekognition sees in it (the `labels` job). Idempotent."""
+        photo = self.catalog.get(owner, photo_id)
+        if photo is None or photo.status != READY:
+            return "skipped"
+        found = labeler.labels(self.storage.bucket, storage.original_key(owner, photo_id))
+
+        def tag(p: Photo) -> Photo | None:
+            new = [label for label in found if label not in p.tags]
+            if not new:
+                return None
+            p.tags = (p.tags + new)[: validation.MAX_TAGS]
+            return p
+
+        self.catalog.update(owner, photo_id, tag)
+        return "labelled"
 
     def reprocess(self, owner: str, photo_id: str) -> str:
         """Render a photo again from its bytes (the `reprocess` job; `make check-consistency --repair`
@@ -602,10 +655,12 @@ class PhotoService:
         return view
 
     def public_view(self, photo: Photo) -> dict[str, Any]:
-        """What anyone may see of a public photo: no original, no GPS, no file details."""
+        """What anyone may see of a public photo: no original, no GPS, no file details, and the
+        watermarked renditions when the stage has a watermark."""
         view = _common_view(photo)
         view["owner"] = photo.owner
-        view["urls"] = self._rendition_urls(photo)
+        watermarked = bool(self.settings.watermark_text and photo.public_renditions)
+        view["urls"] = self._rendition_urls(photo, public=watermarked)
         return view
 
     def download_url(self, photo: Photo) -> str:
@@ -626,10 +681,11 @@ class PhotoService:
             return storage.upload_key(photo.owner, photo.id)
         return None
 
-    def _rendition_urls(self, photo: Photo) -> dict[str, str]:
+    def _rendition_urls(self, photo: Photo, *, public: bool = False) -> dict[str, str]:
         urls: dict[str, str] = {}
+        source = photo.public_renditions if public else photo.renditions
         for name, size in (("thumbnail", "256"), ("preview", "1024")):
-            rendition = photo.renditions.get(size)
+            rendition = source.get(size)
             if rendition and photo.status == READY:
                 urls[name] = self.storage.presign_get(rendition["key"])
         return urls

@@ -14,6 +14,7 @@ from .albums import AlbumService
 from .catalog import Catalog
 from .config import Settings
 from .jobs import Jobs
+from .labels import Labeler
 from .photos import PhotoService
 from .queue import WorkQueue
 from .shares import ShareService
@@ -45,11 +46,12 @@ def services(settings: Settings) -> Services:
     photos = PhotoService(catalog=catalog, storage=storage, settings=settings)
     albums = AlbumService(table=table, catalog=catalog, cursor_secret=settings.cursor_secret)
     photos.album_members = albums.member_ids
+    photos.queue = queue
     shares = ShareService(table=table, photos=photos, albums=albums)
     users = UserService(
         settings=settings, table=table, cognito=aws.client("cognito-idp"), queue=queue, photos=photos
     )
-    jobs = Jobs(photos=photos, users=users)
+    jobs = Jobs(photos=photos, users=users, labeler=Labeler(lambda: aws.client("rekognition")))
     return Services(
         settings=settings, photos=photos, users=users, jobs=jobs, queue=queue, albums=albums, shares=shares
     )

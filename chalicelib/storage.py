@@ -40,7 +40,7 @@ def rendition_prefix(owner: str, photo_id: str) -> str:
     return f"{RENDITIONS}{owner}/{photo_id}/"
 
 
-def rendition_key(owner: str, photo_id: str, size: int, ext: str) -> str:
+def rendition_key(owner: str, photo_id: str, size: int | str, ext: str) -> str:
     return f"{rendition_prefix(owner, photo_id)}{size}.{ext}"
 
 
