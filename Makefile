@@ -7,7 +7,7 @@ AWS_PORT ?= 5000
 STAGE ?= dev
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv run test lint browser bench clean reset policy deploy destroy package
+.PHONY: venv run test lint browser bench clean reset policy deploy destroy package check-consistency loadtest
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -63,3 +63,11 @@ destroy: venv
 ## make package STAGE=dev: the Lambda packages and Terraform config, in .local/build/package-$(STAGE)
 package: venv
 	$(BIN)/python -m deploy.deploy package --stage $(STAGE) --out .local/build/package-$(STAGE)
+
+## make check-consistency [STAGE=dev] [ARGS=--repair]: do records and objects agree? (local: the running `make run`)
+check-consistency: venv
+	$(BIN)/python -m chalicelib.consistency --stage $(if $(filter command line environment,$(origin STAGE)),$(STAGE),local) --aws-port $(AWS_PORT) $(ARGS)
+
+## make loadtest: 10 users upload 20 photos each on a throwaway local stack; latency per route (not in make test)
+loadtest: venv
+	$(BIN)/python -m bench.loadtest $(LOADTEST_ARGS)
