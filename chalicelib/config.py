@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-DEFAULT_BUCKET = "gallery-local-photos"
+DEFAULT_BUCKET = "gallery-local-photos-123456789012"
 DEFAULT_WORK_QUEUE = "gallery-local-work"
 
 
