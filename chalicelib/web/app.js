@@ -386,6 +386,7 @@
         const why = item.reason || item.error || "could not be processed";
         li.append(h("div", { class: "tile-btn", role: "img", "aria-label": failed ? `${item.filename || "Photo"}: ${why}` : `${item.filename || "Photo"}: processing` },
           placeholder(item),
+          item.localPreview ? h("img", { class: "local-preview", src: item.localPreview, alt: "" }) : null,
           h("span", { class: "tile-state" }, failed ? icon("error") : h("span", { class: "spinner", "aria-hidden": "true" }),
             h("span", { text: failed ? why : "Processing…" }))));
         if (failed && this.owner) {
@@ -491,10 +492,12 @@
     makeRow(file) {
       const bar = h("progress", { max: "100", value: "0", "aria-label": `Upload progress of ${file.name}` });
       const status = h("span", { class: "up-status", text: "Waiting…" });
-      const thumb = h("span", { class: "up-thumb", "aria-hidden": "true" }, icon("photos"));
+      // The browser shows most formats itself (not HEIC): a preview before the server's thumbnail.
+      const preview = /^image\/(jpeg|png|webp|gif|avif)$/.test(contentTypeOf(file)) ? URL.createObjectURL(file) : null;
+      const thumb = h("span", { class: "up-thumb", "aria-hidden": "true" }, preview ? h("img", { src: preview, alt: "" }) : icon("photos"));
       const el = h("li", { class: "up-row", "data-state": "queued" }, thumb,
         h("div", { class: "up-main" }, h("span", { class: "up-name", text: file.name, title: file.name }), bar, status));
-      return { file, el, bar, status, thumb, state: "queued", generation: this.generation };
+      return { file, el, bar, status, thumb, preview, state: "queued", generation: this.generation };
     },
 
     setState(row, state, text) {
@@ -547,7 +550,7 @@
         this.setState(row, "processing", "Processing…");
         processing.add(grant.id); // this row polls it; the grid's tile must not poll it a second time
         if (current.gallery && current.gallery.owner) {
-          current.gallery.prepend({ ...grant.photo, status: "processing" });
+          current.gallery.prepend({ ...grant.photo, status: "processing", localPreview: row.preview });
         }
         this.finish(row, grant.id);
       } catch (error) {
@@ -563,11 +566,13 @@
           this.setState(row, "done", "Done");
           row.bar.hidden = true;
           if (photo.urls && photo.urls.thumbnail) row.thumb.replaceChildren(h("img", { src: photo.urls.thumbnail, alt: "" }));
+          if (row.preview) { URL.revokeObjectURL(row.preview); row.preview = null; }
           if (current.gallery && current.gallery.owner) current.gallery.prepend(photo);
         } else {
           const why = photo.reason || photo.error || "could not be processed";
           this.setState(row, "error", `Not added: ${why}`);
           row.thumb.replaceChildren(icon("error"));
+          if (row.preview) { URL.revokeObjectURL(row.preview); row.preview = null; }
           if (current.gallery && current.gallery.owner) current.gallery.remove(id);
         }
       } catch (error) {
