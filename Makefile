@@ -23,7 +23,7 @@ run: venv
 
 ## make test: lint, type-check and run the whole suite
 test: venv lint browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## make browser: Debian's Chromium for the browser tests (Playwright's own download is not reachable)
 browser:
