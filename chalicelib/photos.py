@@ -101,6 +101,7 @@ class PhotoService:
         self, owner: str, data: bytes, *, title: Any = None, description: Any = None, filename: Any = None
     ) -> Upload:
         """Store bytes sent in the request body; the S3 event turns them into a ready photo."""
+        _check_text(title, description, filename)  # before the duplicate check, which answers without them
         if not data:
             raise BadRequest("the request body is empty: send the image's bytes")
         if len(data) > self.settings.max_inline_bytes:
@@ -157,6 +158,7 @@ class PhotoService:
         sha256: Any = None,
     ) -> DirectUpload:
         """A pending record and a presigned PUT that sends the bytes straight to S3."""
+        _check_text(title, description, filename)  # before the duplicate check, which answers without them
         if sha256 is not None:
             if not isinstance(sha256, str) or not _is_sha256(sha256):
                 raise BadRequest("sha256 must be 64 lower-case hexadecimal characters")
@@ -714,6 +716,15 @@ def _claim(photo: Photo, size: int) -> Photo | None:
     photo.size = size
     photo.updated_at = now_iso()
     return photo
+
+
+def _check_text(title: Any, description: Any, filename: Any) -> None:
+    """BadRequest for an invalid title, description or filename (None: not given)."""
+    if title is not None:
+        validation.title(title)
+    if description is not None:
+        validation.description(description)
+    validation.filename(filename)
 
 
 def _is_sha256(text: str) -> bool:
