@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from local.stack import free_port  # noqa: E402
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+playwright_api.expect.set_options(timeout=15_000)  # a loaded 2-core machine; a pass is still quick
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

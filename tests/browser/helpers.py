@@ -19,18 +19,32 @@ READY_TIMEOUT_MS = 60_000  # processing takes a second or two; slack for a loade
 
 
 def goto(page: Page, url: str) -> None:
+    """Navigate, and again if the page or one of its scripts met a restarting server."""
     for attempt in range(40):
         try:
             page.goto(url)
-            return
+            if page.evaluate("() => Boolean(window.gallery)"):
+                return
         except Exception:
             if attempt == 39:
                 raise
-            time.sleep(0.25)
+        time.sleep(0.25)
+    raise AssertionError(f"the web UI did not start at {url}")
 
 
 def reload(page: Page) -> None:
-    goto(page, page.url)
+    """A real reload (going to the same URL would only be a same-document jump to its #fragment)."""
+    page.evaluate("() => { window.beforeReload = true; }")
+    for attempt in range(40):
+        try:
+            page.reload()
+            if page.evaluate("() => Boolean(window.gallery) && !window.beforeReload"):
+                return
+        except Exception:
+            if attempt == 39:
+                raise
+        time.sleep(0.25)
+    raise AssertionError("the web UI did not start again after a reload")
 
 
 def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:

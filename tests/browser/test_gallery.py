@@ -122,9 +122,17 @@ def test_sign_up_and_upload_by_chooser_and_drop_shows_every_thumbnail(
     # Signed in after a reload: the refresh token is kept; the grid comes back newest first.
     reload(page)
     expect(page.get_by_role("heading", name="Photos", level=1)).to_be_visible()
-    expect(page.locator(".grid .tile")).to_have_count(total_ok)
+    expect(page.locator('.grid .tile[data-status="ready"]')).to_have_count(total_ok)
     ids = page.locator(".grid .tile").evaluate_all("(tiles) => tiles.map((t) => t.dataset.id)")
     assert ids == sorted(ids, reverse=True)
+    # The rejected upload is listed with its reason until its owner removes it.
+    rejected_tile = page.locator(".grid .tile.is-rejected")
+    expect(rejected_tile).to_have_count(1)
+    expect(rejected_tile.get_by_role("img")).to_have_attribute("aria-label", re.compile(r"^notes\.jpg: .+"))
+    rejected_tile.get_by_role("button", name="Remove notes.jpg").click()
+    expect(rejected_tile).to_have_count(0)
+    reload(page)
+    expect(page.locator(".grid .tile")).to_have_count(total_ok)
 
 
 def test_lightbox_pages_by_keyboard_edits_a_title_and_shares_to_the_feed(
