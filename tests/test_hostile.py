@@ -215,6 +215,19 @@ def test_bad_query_fields_on_an_inline_upload_are_400(gallery, stack):
         assert photo_records(stack) == [] and stack.objects() == []
 
 
+def test_bad_fields_are_400_even_when_the_bytes_are_a_duplicate(gallery, stack):
+    """Found by schemathesis: the duplicate check answered 200 before the fields were validated."""
+    photo = gallery.upload_ready(JPEG)
+    digest = photo["sha256"]
+    for query in BAD_QUERY_FIELDS_ON_AN_INLINE_UPLOAD_ARE_400_CASES:
+        assert gallery.upload(JPEG, query=query).status == 400
+    for body in ({"title": "x" * 100_000}, {"filename": "a\x00b"}, {"description": 5}):
+        answer = gallery.request("POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg",
+                                                      "size": len(JPEG), "sha256": digest, **body})
+        assert answer.status == 400, answer.body
+    assert len(photo_records(stack)) == 1
+
+
 BROKEN_JSON_BODIES_ARE_400_CASES = [
     (b"{", "not valid JSON"),
     (b"[]", "JSON object"),
