@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Chalice, Rate, Response
 from chalice.app import Request
 
-from chalicelib import aws, config, formats, openapi, validation, webui
+from chalicelib import aws, config, formats, observability, openapi, storage, validation, webui
 from chalicelib.errors import GalleryError, ServiceUnavailable, Unauthorized
 from chalicelib.photos import Filters
 from chalicelib.services import Services, services
@@ -104,7 +104,9 @@ def _svc() -> Services:
 def _caller() -> str:
     """The signed-in username: the one place a request's identity comes from."""
     header = _request().headers.get("authorization")
-    return _svc().identify(header)
+    username = _svc().identify(header)
+    observability.annotate(username=username)
+    return username
 
 
 def _query(name: str) -> str | None:
@@ -129,6 +131,7 @@ def signup() -> Response:
     body = _json_body(
         allowed={"username", "email", "password"}, required=frozenset({"username", "email", "password"})
     )
+    observability.annotate(username=body["username"])
     return Response(body=_svc().users.signup(**body), status_code=201)
 
 
@@ -142,6 +145,7 @@ def confirm() -> dict[str, Any]:
 @route("/auth/login", methods=["POST"], content_types=JSON)
 def login() -> dict[str, Any]:
     body = _json_body(allowed={"username", "password"}, required=frozenset({"username", "password"}))
+    observability.annotate(username=body["username"])
     return _svc().users.login(**body)
 
 
@@ -166,8 +170,10 @@ def upload_image() -> Response:
         filename=_query("filename"),
     )
     view = svc.photos.owner_view(upload.photo)
+    observability.annotate(photo_id=upload.photo.id)
     if upload.duplicate:
         return Response(body={**view, "duplicate": True}, status_code=200)
+    observability.count(observability.UPLOADS, path="inline")
     return Response(body=view, status_code=201)
 
 
@@ -181,8 +187,10 @@ def start_upload() -> Response:
     svc = _svc()
     upload = svc.photos.start_direct_upload(owner, **body)
     view = svc.photos.owner_view(upload.photo)
+    observability.annotate(photo_id=upload.photo.id)
     if upload.duplicate:
         return Response(body={"id": upload.photo.id, "duplicate": True, "photo": view}, status_code=200)
+    observability.count(observability.UPLOADS, path="direct")
     return Response(
         body={
             "id": upload.photo.id,
@@ -510,6 +518,31 @@ _answer_405_for_missing_methods()
 _route_every_method_locally()
 
 
+# Observability: one JSON log line and the metrics of every request and event (chalicelib/observability.py)
+
+
+@app.middleware("http")
+def observe_request(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Every route, wrapped or not (static files, 405s): logged by its template, never its raw path
+    (a share link's path holds its token). A view's exception reaches here as Chalice's 500."""
+    context = event.context or {}
+    params = event.uri_params or {}
+    route = f"{event.method} {context.get('resourcePath', '?')}"
+    request_id = context.get("requestId") or _invocation_id(event)
+    with observability.invocation(
+        "api", route, request_id=request_id, photo_id=params.get("photo_id"), album_id=params.get("album_id")
+    ) as record:
+        response = get_response(event)
+        record.outcome = response.status_code
+        return response
+
+
+def _invocation_id(event: Any) -> str:
+    """The Lambda request id of the invocation handling `event` ("" when there is none)."""
+    context = getattr(event, "lambda_context", None) or getattr(event, "context", None)
+    return str(getattr(context, "aws_request_id", "") or "")
+
+
 # Event handlers
 
 
@@ -517,16 +550,47 @@ _route_every_method_locally()
 def handle_upload(event: Any) -> None:
     """Make the renditions of a photo whose bytes just landed under `uploads/`."""
     aws.FUNCTION.set("handle_upload")
-    outcome = _svc().photos.process_upload(event.key)
-    app.log.info(json.dumps({"event": "s3", "key": event.key, "outcome": outcome}))
+    parsed = storage.parse_photo_key(event.key)
+    owner, photo_id = (parsed[1], parsed[2]) if parsed else (None, None)
+    with observability.invocation(
+        "s3", "handle_upload", request_id=_invocation_id(event), key=event.key, username=owner,
+        photo_id=photo_id, on_error=(observability.PROCESSING_ERRORS, {}),
+    ) as record:
+        svc = _svc()
+        record.outcome = outcome = svc.photos.process_upload(event.key)
+        reason = None
+        if outcome == "rejected" and owner and photo_id:
+            rejected = svc.photos.catalog.get(owner, photo_id)
+            reason = rejected.reason if rejected else None
+            record.annotate(reason=observability.reject_reason(reason))
+        size = event.to_dict().get("Records", [{}])[0].get("s3", {}).get("object", {}).get("size", 0)
+        observability.photo_processed(record, outcome, size=int(size or 0), reason=reason)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def purge_trash(event: Any) -> None:
     """Delete for good the trashed photos whose time (TRASH_DAYS) is up."""
     aws.FUNCTION.set("purge_trash")
-    deleted = _svc().photos.purge_due()
-    app.log.info(json.dumps({"event": "schedule", "job": "purge_trash", "deleted": deleted}))
+    with observability.invocation("schedule", "purge_trash", request_id=_invocation_id(event)) as record:
+        deleted = _svc().photos.purge_due()
+        record.outcome = "ok"
+        record.annotate(deleted=deleted)
+        record.count(observability.PURGED_PHOTOS, deleted)
+
+
+# A photo still `processing` this long after its last claim is stuck (the StuckPhotos alarm).
+STUCK_AFTER_SECONDS = 15 * 60
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def check_stuck(event: Any) -> None:
+    """Count the photos stuck in `processing` (one Query on the `purge` index's PROCESSING partition)."""
+    aws.FUNCTION.set("check_stuck")
+    with observability.invocation("schedule", "check_stuck", request_id=_invocation_id(event)) as record:
+        stuck = _svc().photos.stuck(older_than=STUCK_AFTER_SECONDS)
+        record.outcome = "ok" if not stuck else "stuck"
+        record.annotate(stuck=len(stuck), examples=[f"{owner}/{pid}" for owner, pid in stuck[:5]])
+        record.count(observability.STUCK_PHOTOS, len(stuck))
 
 
 @app.on_sqs_message(queue=config.import_time_work_queue(), batch_size=1)
@@ -535,7 +599,16 @@ def handle_work(event: Any) -> None:
     aws.FUNCTION.set("handle_work")
     svc = _svc()
     for record in event:
-        svc.jobs.run(json.loads(record.body))
+        job = json.loads(record.body)
+        kind = str(job.get("type", "unknown"))
+        with observability.invocation(
+            "sqs", "handle_work", request_id=_invocation_id(event),
+            message_id=record.to_dict().get("messageId"), job=kind,
+            username=job.get("owner") or job.get("username"), photo_id=job.get("id"),
+            on_error=(observability.JOBS_FAILED, {"job": kind}),
+        ) as observed:
+            observed.outcome = svc.jobs.run(job)
+            observed.count(observability.JOBS_DONE, job=kind)
 
 
 __all__ = ["app", "Unauthorized"]

@@ -14,7 +14,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from . import cursors, search
-from .models import FEED_PK, PURGE_PK, Photo, from_item, owner_pk, photo_sk, to_item
+from .models import FEED_PK, PROCESSING_PK, PURGE_PK, Photo, from_item, owner_pk, photo_sk, to_item
 
 
 class StaleRecord(Exception):
@@ -222,6 +222,12 @@ class Catalog:
     def due_for_purge(self, now: int) -> list[tuple[str, str]]:
         """(owner, id) of every trashed photo whose time is up."""
         condition = Key("purge_pk").eq(PURGE_PK) & Key("purge_sk").lt(f"{now:012d}#~")
+        return [(item["owner"], item["id"]) for item in self._query_all(condition, index="purge")]
+
+    def processing_since(self, before: str) -> list[tuple[str, str]]:
+        """(owner, id) of every photo in `processing` whose last claim (`updated_at`) is before the ISO
+        time `before`: one Query on the `purge` index's PROCESSING partition (see models.index_keys)."""
+        condition = Key("purge_pk").eq(PROCESSING_PK) & Key("purge_sk").lt(before)
         return [(item["owner"], item["id"]) for item in self._query_all(condition, index="purge")]
 
     def _query_all(

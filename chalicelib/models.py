@@ -77,6 +77,9 @@ def photo_sk(photo_id: str) -> str:
 
 FEED_PK = "FEED"
 PURGE_PK = "TRASH"
+# The `purge` index also holds every photo in `processing`, by when it was last claimed, under its own
+# hash key: the scheduled stuck-photo check is one Query on it (the table has no index by status).
+PROCESSING_PK = "PROCESSING"
 # DynamoDB's TTL is a backstop for the scheduled purge, so it fires a little later.
 TTL_BACKSTOP_SECONDS = 2 * 86400
 
@@ -118,6 +121,9 @@ def index_keys(photo: Photo) -> dict[str, Any]:
             keys["feed_pk"] = FEED_PK
             keys["feed_sk"] = photo.id
             keys["wall_pk"] = f"WALL#{photo.owner}"
+        if photo.status == PROCESSING:
+            keys["purge_pk"] = PROCESSING_PK
+            keys["purge_sk"] = f"{photo.updated_at}#{photo.owner}#{photo.id}"
     # Only records whose bytes may never come expire: a processing photo has its bytes, and DynamoDB
     # deleting it (while its event is retried, say) would lose a photo the caller was told was stored.
     if photo.expires_at is not None and not photo.trashed_at and photo.status in (PENDING, DUPLICATE):

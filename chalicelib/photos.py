@@ -351,6 +351,11 @@ class PhotoService:
                 count += 1
         return count
 
+    def stuck(self, *, older_than: int, now: float | None = None) -> list[tuple[str, str]]:
+        """(owner, id) of the photos in `processing` for more than `older_than` seconds (the scheduled
+        check that feeds the StuckPhotos alarm)."""
+        return self.catalog.processing_since(now_iso((time.time() if now is None else now) - older_than))
+
     def _save_or_404(self, owner: str, photo_id: str, change: Any) -> Photo:
         saved = self.catalog.update(owner, photo_id, change)
         if saved is None:

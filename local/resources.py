@@ -388,6 +388,11 @@ APPLIERS: dict[str, Callable[[Clients, dict[str, Any], dict[str, str]], Created]
 }
 
 
+# Monitoring only: CloudWatch alarms and dashboards watch AWS's own metrics, which the emulator does not
+# produce (locally the app's EMF metrics are plain log lines). Skipped on purpose, not an oversight.
+MONITORING_ONLY = {"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard"}
+
+
 def _parameter_values(template: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
     """Given values over defaults; CommaDelimitedList parameters become lists, as in CloudFormation."""
     values: dict[str, Any] = {}
@@ -431,6 +436,8 @@ def apply_template(
         if "Condition" in definition and not resolver.conditions[definition["Condition"]]:
             continue
         kind = definition["Type"]
+        if kind in MONITORING_ONLY:
+            continue
         if kind not in APPLIERS:
             raise TemplateError(f"{name}: resource type {kind} is not supported by the local applier")
         props = resolver.resolve(definition.get("Properties", {}))
