@@ -157,10 +157,10 @@ def check(
                 problem(Problem(UNKNOWN_OBJECT, "not a key of the gallery's layout", key=obj.key))
             continue
         prefix, owner, pid = parsed
-        photo = by_id.get((owner, pid))
-        if _belongs(obj.key, prefix, photo) or (prefix == storage.UPLOADS and young):
+        record = by_id.get((owner, pid))
+        if _belongs(obj.key, prefix, record) or (prefix == storage.UPLOADS and young):
             continue
-        state = "no record" if photo is None else f"record is {photo.status}"
+        state = "no record" if record is None else f"record is {record.status}"
         problem(Problem(ORPHAN, state, owner, pid, obj.key))
     return report
 
