@@ -223,8 +223,8 @@
     session.clear();
     uploads.cancelAll();
     renderChrome();
-    location.hash = "#/signin";
-    route();
+    if (location.hash === "#/signin") route();
+    else location.hash = "#/signin"; // hashchange routes
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -473,7 +473,7 @@
 
     add(files) {
       if (!session.signedIn) { location.hash = "#/signin"; return; }
-      const list = [...files].filter((f) => f.size > 0 || f.name);
+      const list = [...files];
       if (!list.length) return;
       const panel = $("#uploads");
       panel.hidden = false;
@@ -512,8 +512,7 @@
       const done = this.rows.filter((r) => r.state === "done").length;
       const failed = this.rows.filter((r) => r.state === "error").length;
       const busy = total - done - failed;
-      let title = busy ? `Uploading ${done + failed + 1 > total ? total : done + failed} of ${total}` : `${done} uploaded`;
-      if (busy) title = `Uploading · ${done} of ${total} done`;
+      let title = busy ? `Uploading · ${done} of ${total} done` : `${done} uploaded`;
       if (!busy && failed) title += ` · ${failed} failed`;
       $("#uploads-title").textContent = title;
     },
@@ -702,8 +701,6 @@
       const dialog = $("#lightbox");
       if (dialog.open) dialog.close();
     },
-
-    readyItems() { return this.gallery.items; },
 
     async go(step) {
       if (!this.gallery) return;

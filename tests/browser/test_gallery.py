@@ -384,3 +384,33 @@ def test_profile_is_edited_on_ones_own_page_and_the_account_can_be_deleted(
     login = {"username": username, "password": PASSWORD}
     gone = http().post(f"{stack.url}/auth/login", json=login, timeout=30)
     assert gone.status_code == 401
+
+
+def test_the_ui_works_under_a_path_prefix_as_deployed(stack: Stack, new_context: Any, username: str) -> None:
+    """Deployed, the app answers under /api/: every URL the page uses must be relative to it."""
+    stack.signup(username)
+    [photo_id] = upload_by_api(stack, tokens(stack, username)["id_token"], ["Canon_40D.jpg"])
+    page = new_context().new_page()
+    outside: list[str] = []
+
+    def strip_prefix(route: Any) -> None:
+        url = route.request.url
+        if not url.startswith(f"{stack.url}/api/"):
+            outside.append(url)
+            route.continue_()
+            return
+        response = route.fetch(url=stack.url + url[len(stack.url) + len("/api"):])
+        route.fulfill(response=response)
+
+    page.route(re.compile(re.escape(stack.url) + r"/.*"), strip_prefix)
+    goto(page, "/api/#/signin")
+    form = page.locator("#main")
+    form.get_by_label("Username").fill(username)
+    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_role("button", name="Sign in").click()
+    # (The thumbnail itself is not checked: it is an absolute URL on the storage endpoint, and a page
+    # that Playwright fulfils counts as public, so Chromium blocks its requests to the loopback.)
+    expect(tile(page, photo_id).locator("img")).to_have_attribute("alt", re.compile("Photo from"))
+    tile(page, photo_id).locator(".tile-btn").click()
+    expect(page.get_by_role("dialog", name="Photo viewer").locator(".details")).to_contain_text("Canon")
+    assert outside == []
