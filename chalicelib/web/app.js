@@ -831,7 +831,6 @@
     $("#lb-info-toggle").addEventListener("click", (e) => {
       const shown = dialog.classList.toggle("info-hidden") === false;
       e.currentTarget.setAttribute("aria-pressed", String(shown));
-      e.currentTarget.setAttribute("aria-label", shown ? "Hide details" : "Show details");
     });
     dialog.addEventListener("cancel", (e) => { e.preventDefault(); lightbox.close(); });
     dialog.addEventListener("close", () => {
