@@ -453,8 +453,12 @@ def index() -> Response:
 
 @app.route("/s/{token}", methods=["GET"])
 def share_page(token: str) -> Response:
-    """A share link opens the web UI, which shows what the token opens."""
-    return _serve("index.html")
+    """A share link opens the web UI, which shows what the token opens. One level down, so the page's
+    relative URLs (its assets, the API) resolve against the app's root through a <base>."""
+    page = _serve("index.html")
+    if page.status_code == 200 and isinstance(page.body, str):
+        page.body = page.body.replace("<head>", '<head>\n<base href="../">', 1)
+    return page
 
 
 @app.route("/static/{name}", methods=["GET"])
