@@ -7,7 +7,7 @@ AWS_PORT ?= 5000
 STAGE ?= dev
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv run test lint browser bench clean reset policy deploy destroy package check-consistency loadtest
+.PHONY: venv run test lint browser bench clean reset policy deploy destroy package check-consistency loadtest admin
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -67,6 +67,10 @@ package: venv
 ## make check-consistency [STAGE=dev] [ARGS=--repair]: do records and objects agree? (local: the running `make run`)
 check-consistency: venv
 	$(BIN)/python -m chalicelib.consistency --stage $(if $(filter command line environment,$(origin STAGE)),$(STAGE),local) --aws-port $(AWS_PORT) $(ARGS)
+
+## make admin ARGS="stats" [STAGE=dev]: the operator's command line (docs/operating.md; local: the running `make run`)
+admin: venv
+	$(BIN)/python -m chalicelib.admin --stage $(if $(filter command line environment,$(origin STAGE)),$(STAGE),local) --aws-port $(AWS_PORT) $(ARGS)
 
 ## make loadtest: 10 users upload 20 photos each on a throwaway local stack; latency per route (not in make test)
 loadtest: venv

@@ -164,7 +164,7 @@ class Admin:
 
     def export(self, username: str, directory: Path) -> int:
         from . import storage
-        from .models import owner_pk
+        from .models import from_item, owner_pk
 
         items = self._query_all(owner_pk(username))
         if not items:
@@ -179,7 +179,7 @@ class Admin:
             for key in (storage.original_key(username, photo_id), storage.upload_key(username, photo_id)):
                 data = self.svc.photos.storage.get(key)
                 if data is not None:
-                    name = Path(str(item.get("filename") or photo_id)).name
+                    name = Path(self.svc.photos.download_name(from_item(item))).name
                     (originals / f"{photo_id}-{name}").write_bytes(data)
                     saved += 1
                     break
