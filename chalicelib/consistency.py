@@ -139,7 +139,7 @@ def check(
         if photo.status == READY:
             if not photo.renditions:
                 problem(Problem(MISSING_RENDITION, "ready with no renditions", owner, pid))
-            for size, rendition in sorted(photo.renditions.items()):
+            for size, rendition in _all_renditions(photo):
                 key = str(rendition.get("key", ""))
                 if not key.startswith(storage.rendition_prefix(owner, pid)):
                     problem(Problem(FOREIGN_KEY, f"rendition {size} points to {key}", owner, pid))
@@ -175,7 +175,13 @@ def _belongs(key: str, prefix: str, photo: Photo | None) -> bool:
     # Renditions: a photo being processed writes them before it is ready.
     if photo.status == PROCESSING:
         return True
-    return photo.status == READY and key in {str(r.get("key")) for r in photo.renditions.values()}
+    return photo.status == READY and key in {str(r.get("key")) for _, r in _all_renditions(photo)}
+
+
+def _all_renditions(photo: Photo) -> list[tuple[str, dict[str, Any]]]:
+    """(name, rendition) of the plain renditions and of the watermarked copies public routes serve."""
+    public = getattr(photo, "public_renditions", None) or {}
+    return sorted(photo.renditions.items()) + sorted((f"public-{k}", v) for k, v in public.items())
 
 
 def repair(report: Report, *, photos: Any, queue: Any, store: Storage) -> list[str]:

@@ -395,3 +395,16 @@ def test_a_delete_whose_object_delete_fails_changes_nothing(gallery, stack, faul
     assert gallery.request("DELETE", f"/images/{photo['id']}").status == 503
     assert stack.objects() == before and gallery.get(photo["id"]).status == 200
     assert_consistent()
+
+
+def test_watermarked_public_renditions_belong_to_their_photo(gallery, stack, fault):
+    fault.setenv("WATERMARK_TEXT", "gallery")
+    from chalicelib import services
+
+    services.reset()
+    photo = gallery.upload_ready(JPEG)
+    assert any("public-" in key for key in stack.objects("renditions/"))
+    assert_consistent()
+    public = next(k for k in stack.objects("renditions/") if "public-" in k)
+    stack.s3.delete_object(Bucket=stack.bucket, Key=public)
+    assert problems() == {("missing-rendition", photo["id"])}
