@@ -33,13 +33,17 @@ class Asset:
     cache_control: str
 
 
-@functools.cache
+# Bounded: every name anyone asks for is a key, and a miss is cached too.
+@functools.lru_cache(maxsize=128)
 def asset(name: str) -> Asset | None:
     """The asset at `name` under the web root, or None (never a file outside it)."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
+    if not name or len(name) > 100 or "/" in name or "\\" in name or "\x00" in name or name.startswith("."):
         return None
     path = WEB_ROOT / name
-    if not path.is_file():
+    try:
+        if not path.is_file():
+            return None
+    except (OSError, ValueError):  # a name the file system refuses (too long, say) is no asset
         return None
     body = path.read_bytes()
     content_type = _TYPES.get(path.suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
