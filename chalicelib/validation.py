@@ -131,9 +131,9 @@ def boolean(value: Any, *, name: str) -> bool:
 
 def limit(raw: str | None, *, default: int = 30, maximum: int = 100) -> int:
     """The `limit` query parameter of a listing."""
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    # isascii: str.isdigit() and int() also take other scripts' digits ("٣", "３").
+    # An empty `?limit=` is no integer either. isascii: str.isdigit() and int() also take other scripts' digits ("٣", "３").
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise BadRequest(f"limit must be an integer from 1 to {maximum}")
     return int(raw)
