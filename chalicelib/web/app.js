@@ -433,7 +433,7 @@ const SHARE_PATH = /\/s\/([A-Za-z0-9_-]{16,100})$/;
         h("button", { type: "button", class: "icon-btn", "aria-label": "Clear selection", title: "Clear selection", onclick: () => this.clearSelection() }, icon("close")),
         h("span", { class: "selbar-count", role: "status", text: `${count} selected` }),
         h("span", { class: "spacer" }),
-        this.actions.map((action) => h("button", { type: "button", class: `btn ${action.kind || ""}`.trim(), onclick: () => action.run(ids()) },
+        ...this.actions.map((action) => h("button", { type: "button", class: `btn ${action.kind || ""}`.trim(), onclick: () => action.run(ids()) },
           icon(action.icon), h("span", { class: "label", text: action.label }))));
     }
 

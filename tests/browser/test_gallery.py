@@ -214,7 +214,7 @@ def test_lightbox_pages_by_keyboard_edits_a_title_and_shares_to_the_feed(
     check_accessible(visitor)
 
 
-def test_delete_asks_first_and_the_photo_is_gone_after_a_reload(
+def test_delete_moves_to_the_trash_and_the_photo_is_gone_after_a_reload(
     stack: Stack, new_context: Any, username: str
 ) -> None:
     stack.signup(username)
@@ -227,18 +227,11 @@ def test_delete_asks_first_and_the_photo_is_gone_after_a_reload(
     viewer = page.get_by_role("dialog", name="Photo viewer")
     expect(page.locator("#lb-count")).to_have_text("2 of 3")
 
-    # Cancel keeps it.
-    viewer.get_by_role("button", name="Delete photo").click()
-    confirm = page.get_by_role("dialog", name="Delete this photo?")
-    expect(confirm).to_be_visible()
-    confirm.get_by_role("button", name="Cancel").click()
-    expect(confirm).to_be_hidden()
-    expect(tile(page, victim)).to_have_count(1)
-
-    viewer.get_by_role("button", name="Delete photo").click()
-    confirm.get_by_role("button", name="Delete").click()
+    # No question first: the toast offers Undo, and the trash keeps it for 30 days.
+    viewer.get_by_role("button", name="Move to trash").click()
     expect(tile(page, victim)).to_have_count(0)  # at once, without a reload
     expect(page.locator("#lb-count")).to_have_text("2 of 2")  # the viewer moves on to the next photo
+    expect(page.get_by_role("button", name="Undo")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.locator(".grid .tile")).to_have_count(2)
 
