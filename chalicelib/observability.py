@@ -284,8 +284,12 @@ def _logger() -> Any:
         logger_formatter=Formatter(pretty, utc=True, use_rfc3339=True),
         json_default=str,
     )
-    # Chalice's handler-less FORMAT is gone; Powertools wants the logger not to bubble up either.
     plain.propagate = False
+    # chalicelib's own warnings (a failed inline upload, a photo given up on) come out as JSON too, with
+    # the request's keys, instead of Lambda's plain text.
+    library = logging.getLogger("chalicelib")
+    library.handlers = [logger.registered_handler]
+    library.propagate = False
     return logger
 
 
@@ -332,6 +336,9 @@ def reset() -> None:
     for handler in list(plain.handlers):
         plain.removeHandler(handler)
     plain.__dict__.pop("powertools_handler", None)
+    library = logging.getLogger("chalicelib")
+    library.handlers = []
+    library.propagate = True
 
 
 # What the handlers count: a mapping from outcomes to metrics, kept here so app.py only wires.
