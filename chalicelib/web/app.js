@@ -1608,7 +1608,7 @@ const SHARE_PATH = /\/s\/([A-Za-z0-9_-]{16,100})$/;
       return setView("share", h("div", { class: "empty-inner" }, icon("error", "big"), h("h1", { text: "Could not open the link" }),
         h("p", { text: error.message }), h("button", { type: "button", class: "btn", text: "Try again", onclick: () => viewShare(token, password) })));
     }
-    const until = `Shared with you · the link works until ${formatDate(first.expires_at)}`;
+    const until = `Shared with you · the link works until ${new Date(first.expires_at).toLocaleDateString(undefined, { dateStyle: "medium" })}`;
     if (first.album) {
       document.title = `${first.album.title} · Gallery`;
       const head = h("div", { class: "page-head" }, h("div", { class: "grow" }, h("h1", { text: first.album.title }),

@@ -101,6 +101,7 @@ def test_album_from_a_selection_reordered_and_shared_by_a_password_link_until_re
     expect(page.get_by_role("heading", name="Coast trip, May", level=1)).to_be_visible()
     expect(page.get_by_text("Two days by the sea")).to_be_visible()
     page.mouse.move(0, 0)
+    page.evaluate("() => document.querySelectorAll('.toast').forEach((t) => t.remove())")
     page.screenshot(path=artifacts / "album-desktop.png")
 
     # Share it: a week (the default), a password, no downloads.
