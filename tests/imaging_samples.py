@@ -119,3 +119,13 @@ def ycck_jpeg(name: str = "Channel_digital_image_CMYK_color.jpg") -> bytes:
     assert data[at - 4 : at - 2] == b"\xff\xee", "libjpeg writes an Adobe APP14 marker for CMYK"
     data[at + 11] = 2  # "Adobe", version (2 bytes), flags0 (2), flags1 (2), then the transform
     return bytes(data)
+
+
+def large_jpeg(width: int, height: int) -> bytes:
+    """A camera-sized baseline JPEG (q90, 4:2:0): Issue_266.jpg's middle, scaled to `width` x `height`."""
+    with Image.open(DATA / "Issue_266.jpg") as im:
+        im.draft(None, (im.width // 4, im.height // 4))
+        crop = im.crop((im.width // 8, im.height // 8, im.width * 7 // 8, im.height * 7 // 8))
+        out = io.BytesIO()
+        crop.resize((width, height), Image.Resampling.BICUBIC).save(out, "JPEG", quality=90)
+    return out.getvalue()

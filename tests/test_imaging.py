@@ -146,6 +146,31 @@ def test_renditions_look_like_the_full_decode() -> None:
     assert mean_abs_diff(decoded(result.renditions[1].data), full) < 5
 
 
+@pytest.mark.parametrize(
+    ("size", "decoded_size"),
+    [
+        ((3264, 2448), (1224, 918)),  # 3/8: the smallest libjpeg-turbo scale that covers 1024 px
+        ((4032, 3024), (1512, 1134)),  # 3/8 again (1/4 would be 1008 px)
+        ((2725, 2225), (1363, 1113)),  # 1/2 (3/8 would be 1022 px, short of 1024)
+        ((4608, 3456), (1152, 864)),  # 1/4
+        ((1800, 1200), (1800, 1200)),  # no DCT scale covers 1024 px but the full one
+    ],
+)
+def test_jpeg_decodes_at_the_smallest_dct_scale_that_covers_the_rendition(
+    size: tuple[int, int], decoded_size: tuple[int, int]
+) -> None:
+    data = samples.large_jpeg(*size)
+    im = Image.open(io.BytesIO(data))
+    imaging._jpeg_draft(im, 1024)
+    im.load()
+    assert im.size == decoded_size
+    result = process(data)
+    assert (result.width, result.height) == size
+    first = result.renditions[0]
+    assert max(first.width, first.height) == 1024
+    assert mean_abs_diff(decoded(first.data), decoded(data)) < 3
+
+
 @pytest.mark.parametrize("build", [samples.png16_rgb, samples.png16_grey])
 def test_can_process_16_bit_png_without_clipping(build) -> None:  # type: ignore[no-untyped-def]
     data, source = build()
