@@ -1104,12 +1104,13 @@ const SHARE_PATH = /\/s\/([A-Za-z0-9_-]{16,100})$/;
   function dropFromView(gallery, ids) {
     const viewer = $("#lightbox");
     const shown = viewer.open && lightbox.gallery === gallery && lightbox.item && ids.includes(lightbox.item.id);
+    const shownId = shown ? lightbox.item.id : null;
     let index = -1;
     const places = new Map();
     for (const id of ids) {
       const at = gallery.remove(id);
       places.set(id, at);
-      if (shown && id === lightbox.item?.id) index = at;
+      if (id === shownId) index = at;
     }
     if (shown || (viewer.open && lightbox.gallery === gallery && !lightbox.item)) {
       lightbox.dirty = null;
