@@ -448,6 +448,10 @@ def _serve(name: str) -> Response:
 
 @app.route("/", methods=["GET"])
 def index() -> Response:
+    # Deployed, the page lives at /api/; opened as /api its relative links would leave the stage.
+    path = str((_request().context or {}).get("path") or "/")
+    if not path.endswith("/"):
+        return Response(body="", status_code=301, headers={"Location": path + "/"})
     return _serve("index.html")
 
 

@@ -241,3 +241,25 @@ def test_filenames_are_cleaned(gallery):
         assert answer.body["filename"] == expected
     assert gallery.upload(JPEG, query="?filename=" + "a" * 2000).status == 400
     assert gallery.upload(JPEG, query="?filename=a%00b.jpg").status == 400
+
+
+def test_the_page_opened_without_its_trailing_slash_redirects(client, stack):
+    page = client.http.get("/")
+    assert page.status_code == 200 and b"<html" in page.body.lower()
+    # API Gateway hands the stage root (/api) to the "/" route, with the path as it was asked for.
+    answer = _api_gateway_get("/", asked="/api")
+    assert answer["statusCode"] == 301 and answer["headers"]["Location"] == "/api/"
+    assert _api_gateway_get("/", asked="/api/")["statusCode"] == 200
+
+
+def _api_gateway_get(resource: str, *, asked: str) -> dict:
+    """Invoke the app with a proxy event shaped like API Gateway's."""
+    from app import app
+
+    event = {
+        "resource": resource, "path": resource, "httpMethod": "GET", "headers": {}, "multiValueHeaders": {},
+        "queryStringParameters": None, "multiValueQueryStringParameters": None, "pathParameters": None,
+        "stageVariables": None, "body": None, "isBase64Encoded": False,
+        "requestContext": {"path": asked, "resourcePath": resource, "httpMethod": "GET", "stage": "api"},
+    }
+    return app(event, None)
