@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -U "pip<26.3"  # chalice 1.34 requires pip < 26.3
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
