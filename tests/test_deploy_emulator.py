@@ -238,9 +238,10 @@ def test_the_stage_deploys_to_the_emulator_and_leaves_nothing_behind(aws, packag
 
     there = leftovers(aws)
     assert sorted(there["functions"]) == sorted(
-        deployer.lambda_name(STAGE, f) for f in ("api_handler", "handle_upload", "handle_work", "purge_trash")
+        deployer.lambda_name(STAGE, f)
+        for f in ("api_handler", "handle_upload", "handle_work", "purge_trash", "check_stuck")
     )
-    assert len(there["roles"]) == 4 and len(there["mappings"]) == 1 and len(there["apis"]) == 1
+    assert len(there["roles"]) == 5 and len(there["mappings"]) == 1 and len(there["apis"]) == 1
     notification = aws["s3"].get_bucket_notification_configuration(Bucket=stack.outputs["PhotoBucketName"])
     (trigger,) = notification["LambdaFunctionConfigurations"]
     assert trigger["Filter"]["Key"]["FilterRules"][0]["Value"] == "uploads/"
