@@ -133,7 +133,8 @@ def limit(raw: str | None, *, default: int = 30, maximum: int = 100) -> int:
     """The `limit` query parameter of a listing."""
     if raw is None:
         return default
-    # An empty `?limit=` is no integer either. isascii: str.isdigit() and int() also take other scripts' digits ("٣", "３").
+    # An empty `?limit=` is no integer either; and str.isdigit() and int() also take other scripts'
+    # digits ("٣", "３"), hence isascii.
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise BadRequest(f"limit must be an integer from 1 to {maximum}")
     return int(raw)

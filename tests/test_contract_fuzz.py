@@ -5,7 +5,8 @@ Every operation gets a few valid (positive) and invalid (negative) requests, sig
 user (the document includes DELETE /users/me: when a request deletes the account, it is signed up
 again). Checks: no 5xx (not_a_server_error), every answer matches its documented schema
 (response_schema_conformance), and invalid requests are refused with a 4xx (negative_data_rejection).
-FUZZ_EXAMPLES sets how many examples per operation and mode (default 20: about a minute here; 60 sends about 3,700 requests).
+FUZZ_EXAMPLES sets how many examples per operation and mode (default 20: about a minute here; 60
+sends about 3,700 requests).
 """
 
 from __future__ import annotations
