@@ -163,7 +163,10 @@ def test_feed_pages_and_refuses_a_tampered_cursor(client, stack, alice):
     assert len(first["items"]) == 2
     second = json.loads(client.http.get("/feed?limit=2&cursor=" + first["next_cursor"]).body)
     assert len(second["items"]) == 1 and second["next_cursor"] is None
-    assert client.http.get("/feed?cursor=" + first["next_cursor"][:-1] + "Z").status_code == 400
+    cursor = first["next_cursor"]
+    # Change a character of the payload (the last one of a base64 run may carry only padding bits).
+    tampered = cursor[:5] + ("B" if cursor[5] != "B" else "C") + cursor[6:]
+    assert client.http.get("/feed?cursor=" + tampered).status_code == 400
     wall_cursor = json.loads(client.http.get("/users/alice/images?limit=1").body)["next_cursor"]
     assert client.http.get("/feed?cursor=" + wall_cursor).status_code == 400
 
