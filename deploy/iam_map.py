@@ -210,6 +210,13 @@ def grants_for(service: str, operation: str, params: Mapping[str, Any], resolve:
         return _sqs(operation, params, resolve)
     if service == "cognito-idp":
         return _cognito(operation, params, resolve)
+    if service == "rekognition" and operation == "DetectLabels":
+        # DetectLabels has no resource-level permissions (AWS documents `*`); Rekognition reads the
+        # image from S3 with the caller's rights, so the caller needs GetObject on that key too.
+        s3_object = params.get("Image", {}).get("S3Object", {})
+        bucket = resolve("bucket", str(s3_object.get("Bucket", "")))
+        return [Grant("rekognition:DetectLabels", "*"),
+                *_s3_objects(bucket, [str(s3_object.get("Name", ""))], "s3:GetObject")]
     raise UnknownOperation(f"{service}:{operation}")
 
 

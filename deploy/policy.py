@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHALICE_DIR = ROOT / ".chalice"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 # Logs are the only actions allowed on a resource that is not one of the stack's outputs.
-NON_DATA_SERVICES = frozenset({"logs"})
+# Services whose actions take no resource ARN (logs are scoped elsewhere; Rekognition's DetectLabels
+# only accepts `*`, and the image it reads is granted through s3:GetObject).
+NON_DATA_SERVICES = frozenset({"logs", "rekognition"})
 
 
 def template_path(function: str) -> Path:
