@@ -23,15 +23,8 @@ from typing import Any
 
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
-ALLOWED_TYPES: dict[str, str] = {
-    "image/jpeg": "jpg",
-    "image/png": "png",
-    "image/webp": "webp",
-    "image/gif": "gif",
-    "image/heic": "heic",
-    "image/heif": "heif",
-    "image/avif": "avif",
-}
+from .formats import ALLOWED_TYPES, sniff  # noqa: F401 - part of this module's interface
+
 RENDITION_SIZES: tuple[int, ...] = (1024, 256)
 
 # Renditions are JPEG. Measured here on six test photos at 1024 px (Pillow 11.3, libjpeg-turbo,
@@ -63,9 +56,6 @@ NEXT_REDUCING_GAP = 2.0
 PLACEHOLDER_SIDE = 16
 
 # Brands seen in the `ftyp` box of ISO-BMFF images (ISO/IEC 23008-12, AV1 image format spec).
-_AVIF_BRANDS = {b"avif", b"avis"}
-_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
-_HEIF_BRANDS = {b"mif1", b"msf1", b"mif2", b"miaf"}
 # Pillow format names tried for each sniffed type; nothing else is ever parsed.
 _PIL_FORMATS: dict[str, list[str]] = {
     "image/jpeg": ["JPEG"],
@@ -112,31 +102,6 @@ class ProcessedImage:
     gps: dict[str, float] | None
     placeholder: str
     dominant_color: str
-
-
-def sniff(head: bytes) -> str | None:
-    """Content type detected from the first bytes (magic numbers; 32 bytes suffice), or None if no
-    allowed format. HEIC vs HEIF vs AVIF from the ftyp brands."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[4:8] == b"ftyp" and len(head) >= 12:
-        box_end = min(int.from_bytes(head[:4], "big"), len(head))
-        major = head[8:12]
-        compatible = [head[i : i + 4] for i in range(16, box_end - 3, 4)]
-        for brands in ([major], compatible):
-            if _AVIF_BRANDS.intersection(brands):
-                return "image/avif"
-            if _HEIC_BRANDS.intersection(brands):
-                return "image/heic"
-        if _HEIF_BRANDS.intersection([major, *compatible]):
-            return "image/heif"
-    return None
 
 
 def open_size(data: bytes) -> tuple[int, int]:
