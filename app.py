@@ -18,6 +18,7 @@ from chalice import Chalice, Rate, Response
 from chalice.app import Request
 
 from chalicelib import aws, config, formats, observability, openapi, storage, validation, webui
+from chalicelib.albums import AlbumSummary
 from chalicelib.errors import GalleryError, ServiceUnavailable, Unauthorized
 from chalicelib.photos import Filters
 from chalicelib.services import Services, services
@@ -121,6 +122,11 @@ def _json_body(*, allowed: set[str], required: frozenset[str] = frozenset()) -> 
 
 def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}
+
+
+def _album(svc: Services, summary: AlbumSummary) -> dict[str, Any]:
+    """An album with its count and cover photo (as the owner sees photos: renditions and all)."""
+    return {**summary.view, "cover": svc.photos.owner_view(summary.cover) if summary.cover else None}
 
 
 # Accounts
@@ -293,13 +299,16 @@ def empty_trash() -> dict[str, Any]:
 def create_album() -> Response:
     owner = _caller()
     body = _json_body(allowed={"title", "description"}, required=frozenset({"title"}))
-    return Response(body=_svc().albums.create(owner, body), status_code=201)
+    svc = _svc()
+    return Response(body=_album(svc, svc.albums.create(owner, body)), status_code=201)
 
 
 @route("/albums", methods=["GET"])
 def list_albums() -> dict[str, Any]:
     owner = _caller()
-    return _svc().albums.list_albums(owner, limit=validation.limit(_query("limit")), cursor=_query("cursor"))
+    svc = _svc()
+    page = svc.albums.list_albums(owner, limit=validation.limit(_query("limit")), cursor=_query("cursor"))
+    return _page([_album(svc, summary) for summary in page.items], page.next_cursor)
 
 
 @route("/albums/{album_id}", methods=["GET"])
@@ -311,7 +320,7 @@ def get_album(album_id: str) -> dict[str, Any]:
         owner, album_id, limit=validation.limit(_query("limit")), cursor=_query("cursor")
     )
     return {
-        **svc.albums.view(album),
+        **_album(svc, svc.albums.summaries(owner, [album])[0]),
         "items": [svc.photos.owner_view(p) for p in photos],
         "next_cursor": next_cursor,
     }
@@ -321,7 +330,8 @@ def get_album(album_id: str) -> dict[str, Any]:
 def edit_album(album_id: str) -> dict[str, Any]:
     owner = _caller()
     body = _json_body(allowed={"title", "description", "cover_image_id", "order"})
-    return _svc().albums.update(owner, album_id, body)
+    svc = _svc()
+    return _album(svc, svc.albums.update(owner, album_id, body))
 
 
 @route("/albums/{album_id}", methods=["DELETE"])

@@ -1,13 +1,18 @@
 """Albums: named, ordered sets of one owner's photos.
 
 Items (one table, see docs/architecture.md): the album `USER#{owner}`/`ALBUM#{id}`, one entry per
-photo `ALBUM#{id}`/`PHOTO#{photo}` (holding its date, so ordering needs no photo reads), and its
-mirror `USER#{owner}`/`INALBUM#{photo}#{id}`, so deleting a photo finds its albums with one Query.
+photo `ALBUM#{id}`/`PHOTO#{photo}` (holding its date, so ordering needs no photo reads, and a
+`hidden` flag while the photo is in the trash, so counting needs none either), and its mirror
+`USER#{owner}`/`INALBUM#{photo}#{id}`, so deleting or trashing a photo finds its albums with one Query.
+
+An album's count and cover are worked out from its entries when it is read, never kept as counters
+that a failed write could leave wrong.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -26,13 +31,27 @@ def album_sk(album_id: str) -> str:
     return f"ALBUM#{album_id}"
 
 
+@dataclass(frozen=True)
+class AlbumSummary:
+    """An album as lists show it: its fields, how many photos it shows, and the cover photo."""
+
+    view: dict[str, Any]
+    cover: Photo | None
+
+
+@dataclass(frozen=True)
+class AlbumPage:
+    items: list[AlbumSummary]
+    next_cursor: str | None
+
+
 class AlbumService:
     def __init__(self, *, table: Any, catalog: Catalog, cursor_secret: str) -> None:
         self._table = table
         self._catalog = catalog
         self._secret = cursor_secret
 
-    def create(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, owner: str, body: dict[str, Any]) -> AlbumSummary:
         clock = time.time()
         album = {
             "PK": owner_pk(owner),
@@ -49,7 +68,7 @@ class AlbumService:
             raise BadRequest("title must not be empty")
         album["SK"] = album_sk(album["id"])
         self._table.put_item(Item=album)
-        return _album_view(album, count=0)
+        return AlbumSummary(view=_album_view(album, count=0), cover=None)
 
     def get_album(self, owner: str, album_id: str) -> dict[str, Any]:
         """The album's item, or NotFound (also for another owner's album)."""
@@ -62,7 +81,7 @@ class AlbumService:
             raise NotFound("no such album")
         return item
 
-    def list_albums(self, owner: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    def list_albums(self, owner: str, *, limit: int, cursor: str | None) -> AlbumPage:
         scope = f"albums:{owner}"
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with("ALBUM#"),
@@ -75,20 +94,43 @@ class AlbumService:
         response = self._table.query(**kwargs)
         items = response.get("Items", [])
         last = response.get("LastEvaluatedKey") if len(items) == limit else None
-        return {
-            "items": [_album_view(item) for item in items],
-            "next_cursor": cursors.encode(last, scope=scope, secret=self._secret),
-        }
+        return AlbumPage(self.summaries(owner, items), cursors.encode(last, scope=scope, secret=self._secret))
+
+    def summaries(self, owner: str, albums: list[dict[str, Any]]) -> list[AlbumSummary]:
+        """Count and cover of each album: one Query of its entries, one BatchGetItem for all covers.
+
+        The cover is the one the owner chose, else the album's first photo in its order; photos in
+        the trash count for neither."""
+        counts: list[int] = []
+        cover_ids: list[str | None] = []
+        for album in albums:
+            shown = self._ordered([e for e in self._entries(album["id"]) if not e.get("hidden")], album)
+            counts.append(len(shown))
+            chosen = album.get("cover_image_id")
+            cover_ids.append(chosen if chosen in shown else (shown[0] if shown else None))
+        found = {p.id: p for p in self._catalog.batch_get(owner, [c for c in cover_ids if c])}
+        return [
+            AlbumSummary(
+                view=_album_view(album, count),
+                cover=found[cover] if cover in found and _visible(found[cover]) else None,
+            )
+            for album, count, cover in zip(albums, counts, cover_ids, strict=True)
+        ]
 
     def member_ids(self, owner: str, album_id: str) -> list[str]:
         """The album's photo ids in its order: the owner's manual order, else by date taken."""
         album = self.get_album(owner, album_id)
-        entries = self._entries(album_id)
+        return self._ordered(self._entries(album_id), album)
+
+    @staticmethod
+    def _ordered(entries: list[dict[str, Any]], album: dict[str, Any]) -> list[str]:
         by_date = [
             e["photo_id"] for e in sorted(entries, key=lambda e: (e.get("taken_sk", ""), e["photo_id"]))
         ]
-        manual = [pid for pid in album.get("order", []) if pid in set(by_date)]
-        return manual + [pid for pid in by_date if pid not in set(manual)]
+        present = set(by_date)
+        manual = [pid for pid in album.get("order", []) if pid in present]
+        chosen = set(manual)
+        return manual + [pid for pid in by_date if pid not in chosen]
 
     def _entries(self, album_id: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {"KeyConditionExpression": Key("PK").eq(f"ALBUM#{album_id}")}
@@ -127,7 +169,7 @@ class AlbumService:
         )
         return shown, next_cursor
 
-    def update(self, owner: str, album_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def update(self, owner: str, album_id: str, body: dict[str, Any]) -> AlbumSummary:
         album = self.get_album(owner, album_id)
         if "title" in body:
             album["title"] = validation.title(body["title"])
@@ -156,12 +198,15 @@ class AlbumService:
             album["order"] = order
         album["updated_at"] = now_iso()
         self._table.put_item(Item={k: v for k, v in album.items() if v is not None})
-        return _album_view(album, count=len(members))
+        return self.summaries(owner, [album])[0]
 
     def delete(self, owner: str, album_id: str) -> None:
-        """Delete the album; its photos stay."""
+        """Delete the album and revoke its share links; its photos stay. The album item goes last,
+        so a delete cut short is finished by retrying it."""
         self.get_album(owner, album_id)
         with self._table.batch_writer() as batch:
+            for key in self._catalog.share_keys(owner, album_id=album_id):
+                batch.delete_item(Key=key)
             for entry in self._entries(album_id):
                 batch.delete_item(Key={"PK": entry["PK"], "SK": entry["SK"]})
                 batch.delete_item(
@@ -213,10 +258,6 @@ class AlbumService:
             raise NotFound("that photo is not in this album")
         self._table.delete_item(Key={"PK": owner_pk(owner), "SK": f"INALBUM#{photo_id}#{album_id}"})
         self._table.delete_item(Key={"PK": f"ALBUM#{album_id}", "SK": photo_sk(photo_id)})
-
-    def view(self, album: dict[str, Any], count: int | None = None) -> dict[str, Any]:
-        return _album_view(album, count)
-
 
 def _visible(photo: Photo) -> bool:
     return not photo.trashed_at and photo.status not in (PENDING, DUPLICATE)

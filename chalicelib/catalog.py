@@ -14,7 +14,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from . import cursors, search
-from .models import FEED_PK, PROCESSING_PK, PURGE_PK, Photo, from_item, owner_pk, photo_sk, to_item
+from .models import FEED_PK, PROCESSING_PK, PURGE_PK, READY, Photo, from_item, owner_pk, photo_sk, to_item
 
 
 class StaleRecord(Exception):
@@ -37,6 +37,10 @@ class Catalog:
     def __init__(self, table: Any, *, cursor_secret: str) -> None:
         self._table = table
         self._secret = cursor_secret
+
+    @property
+    def table(self) -> Any:
+        return self._table
 
     def get(self, owner: str, photo_id: str) -> Photo | None:
         response = self._table.get_item(
@@ -110,10 +114,49 @@ class Catalog:
                 {"PK": item["PK"], "SK": item["SK"]},
                 {"PK": f"ALBUM#{album_id}", "SK": photo_sk(photo_id)},
             ]
+        keys += self.share_keys(owner, image_id=photo_id)
         with self._table.batch_writer() as batch:
             for key in keys:
                 batch.delete_item(Key=key)
         self._table.delete_item(Key={"PK": owner_pk(owner), "SK": photo_sk(photo_id)})
+
+    def share_keys(
+        self, owner: str, *, image_id: str | None = None, album_id: str | None = None
+    ) -> list[dict[str, str]]:
+        """The keys of every share link to this photo or album (the link and its owner's reference):
+        deleting a photo or an album revokes its links. One Query: an owner has few links."""
+        wanted = ("image_id", image_id) if image_id else ("album_id", album_id)
+        keys: list[dict[str, str]] = []
+        for ref in self._query_all(Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with("SHARE#")):
+            if ref.get(wanted[0]) == wanted[1]:
+                keys += [
+                    {"PK": f"SHARE#{ref['token_hash']}", "SK": "SHARE"},
+                    {"PK": ref["PK"], "SK": ref["SK"]},
+                ]
+        return keys
+
+    def hide_in_albums(self, owner: str, photo_id: str, hidden: bool) -> None:
+        """Flag (or unflag) the photo's album entries while it is in the trash, so an album's count
+        and cover come from its entries alone. Idempotent: trash and restore call it on every retry.
+        An entry deleted meanwhile (the album or the photo went) is not brought back."""
+        for link in self._query_all(
+            Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with(f"INALBUM#{photo_id}#")
+        ):
+            key = {"PK": f"ALBUM#{link['SK'].split('#')[2]}", "SK": photo_sk(photo_id)}
+            # HIDDEN is one of DynamoDB's reserved words: name it through a placeholder.
+            change = "SET #hidden = :yes" if hidden else "REMOVE #hidden"
+            values = {"ExpressionAttributeValues": {":yes": True}} if hidden else {}
+            try:
+                self._table.update_item(
+                    Key=key,
+                    UpdateExpression=change,
+                    ConditionExpression=Attr("PK").exists(),
+                    ExpressionAttributeNames={"#hidden": "hidden"},
+                    **values,
+                )
+            except ClientError as error:
+                if not _conditional_failed(error):
+                    raise
 
     def batch_get(self, owner: str, photo_ids: list[str]) -> list[Photo]:
         """The records of `photo_ids` that exist, in the order given."""
@@ -279,6 +322,18 @@ def _terms(photo: Photo) -> set[str]:
     return search.terms(
         title=photo.title, description=photo.description, tags=photo.tags, camera=photo.camera
     )
+
+
+def derived_items(photo: Photo) -> list[dict[str, Any]]:
+    """The items a record implies, as this module writes them: its search terms and, once it is
+    ready, the claim on its bytes' hash (the consistency checker compares these with the table)."""
+    items: list[dict[str, Any]] = [
+        {**_term_key(photo.owner, term, photo.id), "type": "term", "photo_id": photo.id}
+        for term in sorted(_terms(photo))
+    ]
+    if photo.status == READY and photo.sha256:
+        items.append({**_sha_key(photo.owner, photo.sha256), "type": "sha", "photo_id": photo.id})
+    return items
 
 
 def _term_key(owner: str, term: str, photo_id: str) -> dict[str, str]:

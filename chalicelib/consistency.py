@@ -6,10 +6,15 @@ What must hold (see docs/reliability.md):
      than the upload expiry (a pending or duplicate record past its expiry is expired: it should be gone);
   2. every ready record has all its renditions (a record still processing may have some or none);
   3. every S3 object belongs to a record, or to an upload younger than the upload expiry;
-  4. no record points to another owner's (or another photo's) keys.
+  4. no record points to another owner's (or another photo's) keys;
+  5. every item derived from a record agrees with it: album entries and their mirrors come in pairs,
+     point at a photo and an album that exist, and are `hidden` exactly while the photo is in the
+     trash; search terms are exactly the record's; a hash claim points at a photo with that hash; a
+     share link and its owner's reference come in pairs, for a target that exists.
 
-`repair` fixes what can be fixed safely: it deletes orphan objects and expired pending records, and
-re-queues stuck photos and missing renditions as `reprocess` jobs on the work queue. A ready photo
+`repair` fixes what can be fixed safely: it deletes orphan objects, expired pending records and
+dangling derived items, rewrites derived items that disagree with their record, and re-queues stuck
+photos and missing renditions as `reprocess` jobs on the work queue. A ready photo
 whose original is gone everywhere is reported, never deleted: that needs a person.
 
 It Scans the table and lists the bucket, which the app itself never does; it only uses the S3 and
@@ -34,7 +39,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr
 
 from . import storage
-from .models import DUPLICATE, FAILED, PENDING, PROCESSING, READY, Photo, from_item
+from .catalog import derived_items
+from .models import DUPLICATE, FAILED, PENDING, PROCESSING, READY, Photo, from_item, owner_pk, photo_sk
 from .storage import Storage, StoredObject
 
 # Kinds of problem, and what `repair` does about each.
@@ -45,6 +51,8 @@ EXPIRED = "expired"  # pending/duplicate past the expiry, or processing without 
 ORPHAN = "orphan-object"  # no record wants it: delete it
 FOREIGN_KEY = "foreign-key"  # a record names another photo's key: reprocess (writes its own keys)
 UNKNOWN_OBJECT = "unknown-object"  # outside our prefixes: reported, never deleted
+DANGLING_ITEM = "dangling-item"  # a derived item whose photo, album, target or pair is gone: delete it
+WRONG_ITEM = "wrong-item"  # a derived item missing or disagreeing with its record: write it again
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class Problem:
     owner: str = ""
     photo_id: str = ""
     key: str = ""
+    item: dict[str, Any] | None = None  # DANGLING_ITEM: the key to delete; WRONG_ITEM: the item to put
 
     def __str__(self) -> str:
         where = f"{self.owner}/{self.photo_id}" if self.photo_id else self.key
@@ -86,13 +95,20 @@ def _epoch(iso: str) -> float:
 
 def scan_photos(table: Any) -> list[Photo]:
     """Every photo record (a Scan: fine for an operator tool, never in the app)."""
-    photos: list[Photo] = []
-    kwargs: dict[str, Any] = {"FilterExpression": Attr("type").eq("photo"), "ConsistentRead": True}
+    return [from_item(item) for item in scan_items(table, Attr("type").eq("photo"))]
+
+
+def scan_items(table: Any, condition: Any = None) -> list[dict[str, Any]]:
+    """Every item of the table (matching `condition`), with consistent reads."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"ConsistentRead": True}
+    if condition is not None:
+        kwargs["FilterExpression"] = condition
     while True:
         response = table.scan(**kwargs)
-        photos.extend(from_item(item) for item in response.get("Items", []))
+        items.extend(response.get("Items", []))
         if "LastEvaluatedKey" not in response:
-            return photos
+            return items
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
@@ -105,11 +121,15 @@ def check(
     photos: Iterable[Photo] | None = None,
     objects: Iterable[StoredObject] | None = None,
 ) -> Report:
-    """Compare every record with every object. Objects are listed before records are read, so an object
-    written meanwhile is not yet seen, and a record written meanwhile has nothing to miss yet."""
+    """Compare every record with every object, and every derived item with its record. Objects are
+    listed before records are read, so an object written meanwhile is not yet seen, and a record
+    written meanwhile has nothing to miss yet. Given `photos`, derived items are not checked."""
     clock = time.time() if now is None else now
     listed = list(objects if objects is not None else store.list(""))
-    records = list(photos if photos is not None else scan_photos(table))
+    items = scan_items(table) if photos is None else []
+    records = (
+        list(photos) if photos is not None else [from_item(i) for i in items if i.get("type") == "photo"]
+    )
     report = Report(photos=len(records), objects=len(listed))
     present = {obj.key: obj for obj in listed}
     by_id = {(p.owner, p.id): p for p in records}
@@ -162,7 +182,93 @@ def check(
             continue
         state = "no record" if record is None else f"record is {record.status}"
         problem(Problem(ORPHAN, state, owner, pid, obj.key))
+    report.problems += check_items(items, by_id)
     return report
+
+
+def check_items(items: list[dict[str, Any]], photos: dict[tuple[str, str], Photo]) -> list[Problem]:
+    """Invariant 5: derived items against the records they come from (see the module docstring)."""
+    problems: list[Problem] = []
+    present = {(i["PK"], i["SK"]): i for i in items}
+
+    def dangling(item: dict[str, Any], why: str, owner: str = "", pid: str = "") -> None:
+        key = {"PK": item["PK"], "SK": item["SK"]}
+        problems.append(Problem(DANGLING_ITEM, why, owner, pid, f"{item['PK']} {item['SK']}", key))
+
+    def wrong(item: dict[str, Any], why: str, owner: str, pid: str) -> None:
+        problems.append(Problem(WRONG_ITEM, why, owner, pid, f"{item['PK']} {item['SK']}", item))
+
+    # What each record implies (terms, its hash claim), written again where missing or different.
+    expected: set[tuple[str, str]] = set()
+    for (owner, pid), record in photos.items():
+        for item in derived_items(record):
+            expected.add((item["PK"], item["SK"]))
+            if item["SK"].startswith("SHA#"):
+                if (item["PK"], item["SK"]) not in present:
+                    wrong(
+                        item,
+                        "its hash is not claimed (the same bytes uploaded again are kept twice)",
+                        owner,
+                        pid,
+                    )
+            elif (item["PK"], item["SK"]) not in present:
+                wrong(item, "a search term of the photo is missing", owner, pid)
+
+    for item in items:
+        kind, pk, sk = item.get("type"), item["PK"], item["SK"]
+        if kind == "term" and (pk, sk) not in expected:
+            dangling(item, "a search term no photo has", pid=str(item.get("photo_id", "")))
+        elif kind == "sha":
+            owner, pid = pk.removeprefix("USER#"), str(item.get("photo_id", ""))
+            photo = photos.get((owner, pid))
+            # A photo being processed claims its hash before its record holds it.
+            if photo is None or (photo.sha256 and f"SHA#{photo.sha256}" != sk):
+                dangling(item, "a hash claim for a photo that is gone or has other bytes", owner, pid)
+        elif kind == "album_entry":
+            owner, pid, album_id = (
+                str(item.get("owner")),
+                str(item.get("photo_id")),
+                pk.removeprefix("ALBUM#"),
+            )
+            photo = photos.get((owner, pid))
+            if photo is None or (owner_pk(owner), f"ALBUM#{album_id}") not in present:
+                dangling(item, "an album entry whose photo or album is gone", owner, pid)
+            elif (owner_pk(owner), f"INALBUM#{pid}#{album_id}") not in present:
+                link = {
+                    "PK": owner_pk(owner),
+                    "SK": f"INALBUM#{pid}#{album_id}",
+                    "type": "album_link",
+                    "album_id": album_id,
+                }
+                wrong(
+                    link, "an album entry without its mirror (deleting the photo would miss it)", owner, pid
+                )
+            elif bool(item.get("hidden")) != bool(photo.trashed_at):
+                fixed = {k: v for k, v in item.items() if k != "hidden"}
+                if photo.trashed_at:
+                    fixed["hidden"] = True
+                wrong(fixed, "an album entry's trash flag disagrees with the photo", owner, pid)
+        elif kind == "album_link":
+            owner, (_, pid, album_id) = pk.removeprefix("USER#"), sk.split("#", 2)
+            if (f"ALBUM#{album_id}", photo_sk(pid)) not in present:
+                dangling(item, "an album mirror without its entry", owner, pid)
+        elif kind in ("share", "share_ref"):
+            owner = str(item.get("owner"))
+            pair = (
+                (owner_pk(owner), f"SHARE#{item.get('share_id')}")
+                if kind == "share"
+                else (f"SHARE#{item.get('token_hash')}", "SHARE")
+            )
+            target = (
+                (owner_pk(owner), f"ALBUM#{item['album_id']}")
+                if item.get("album_id")
+                else (owner_pk(owner), photo_sk(str(item.get("image_id"))))
+            )
+            if pair not in present:
+                dangling(item, "a share link without its other half (its owner could not revoke it)", owner)
+            elif target not in present:
+                dangling(item, "a share link to an album or photo that is gone", owner)
+    return problems
 
 
 def _belongs(key: str, prefix: str, photo: Photo | None) -> bool:
@@ -195,7 +301,13 @@ def repair(report: Report, *, photos: Any, queue: Any, store: Storage) -> list[s
     queued: set[tuple[str, str]] = set()
     for p in report.problems:
         target = (p.owner, p.photo_id)
-        if p.kind == EXPIRED:
+        if p.kind == DANGLING_ITEM and p.item:
+            photos.catalog.table.delete_item(Key=p.item)
+            done.append(f"deleted {p.key}")
+        elif p.kind == WRONG_ITEM and p.item:
+            photos.catalog.table.put_item(Item=p.item)
+            done.append(f"rewrote {p.key}")
+        elif p.kind == EXPIRED:
             photo = photos.catalog.get(p.owner, p.photo_id)
             if photo is not None and photo.status in (PENDING, PROCESSING, DUPLICATE):
                 photos.purge(photo)

@@ -174,6 +174,7 @@ SCHEMAS: dict[str, Schema] = {
             "updated_at": _nullable(_STR),
             "order": _nullable({"type": "array", "items": _STR}),
             "count": _INT,
+            "cover": _nullable(_ref("Photo")),
             "items": {"type": "array", "items": _ref("Photo")},
             "next_cursor": _nullable(_STR),
         },

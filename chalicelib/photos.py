@@ -300,6 +300,7 @@ class PhotoService:
     def trash(self, owner: str, photo_id: str) -> Photo:
         photo = self.get(owner, photo_id)
         if photo.trashed_at:
+            self.catalog.hide_in_albums(owner, photo_id, True)  # finish an earlier call cut short
             return photo
         clock = time.time()
 
@@ -310,6 +311,7 @@ class PhotoService:
             return p
 
         saved = self._save_or_404(owner, photo_id, to_trash)
+        self.catalog.hide_in_albums(owner, photo_id, True)
         self.storage.mark_trashed(self._object_keys(saved), True)
         return saved
 
@@ -318,6 +320,7 @@ class PhotoService:
         if photo is None:
             raise NotFound("no such photo")
         if not photo.trashed_at:
+            self.catalog.hide_in_albums(owner, photo_id, False)  # finish an earlier call cut short
             return photo
 
         def from_trash(p: Photo) -> Photo:
@@ -325,6 +328,7 @@ class PhotoService:
             return p
 
         saved = self._save_or_404(owner, photo_id, from_trash)
+        self.catalog.hide_in_albums(owner, photo_id, False)
         self.storage.mark_trashed(self._object_keys(saved), False)
         return saved
 

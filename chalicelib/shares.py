@@ -137,6 +137,10 @@ class ShareService:
         link = self._table.get_item(Key={"PK": f"SHARE#{hashed}", "SK": "SHARE"}, ConsistentRead=True).get(
             "Item"
         )
+        if link is None and ids.is_valid(token_or_id):
+            # The reference of a link whose creation was cut short (or a revoke retried): finish.
+            self._table.delete_item(Key={"PK": owner_pk(owner), "SK": f"SHARE#{token_or_id}"})
+            return
         if link is None or link["owner"] != owner:
             raise NotFound(_GONE)
         self._table.delete_item(Key={"PK": f"SHARE#{hashed}", "SK": "SHARE"})

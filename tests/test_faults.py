@@ -141,8 +141,14 @@ def test_a_record_whose_bytes_and_cleanup_both_failed_is_found_and_repaired(gall
 
 
 def test_record_write_failing_before_any_bytes_is_503_and_stores_nothing(gallery, stack):
-    calls = throttle(dynamodb_client(), "PutItem", times=10, status=400,
-                     code="ProvisionedThroughputExceededException", service="dynamodb")
+    calls = throttle(
+        dynamodb_client(),
+        "PutItem",
+        times=10,
+        status=400,
+        code="ProvisionedThroughputExceededException",
+        service="dynamodb",
+    )
     answer = gallery.upload(JPEG)
     assert answer.status == 503 and answer.headers["Retry-After"] == "2"
     # Standard mode, max_attempts=4 in chalicelib/aws.py: botocore counts retries, so 5 calls in all.
@@ -200,10 +206,15 @@ def test_a_crash_half_way_through_renditions_leaves_a_consistent_state(gallery, 
     assert_consistent()
     # Once the cause is gone, the repair tool's job renders it.
     fault.undo()
-    assert gallery.client.lambda_.invoke(
-        "handle_work", gallery.client.events.generate_sqs_event(
-            [json.dumps({"type": "reprocess", "owner": "alice", "id": created["id"]})])
-    ).payload is None
+    assert (
+        gallery.client.lambda_.invoke(
+            "handle_work",
+            gallery.client.events.generate_sqs_event(
+                [json.dumps({"type": "reprocess", "owner": "alice", "id": created["id"]})]
+            ),
+        ).payload
+        is None
+    )
     assert gallery.get(created["id"]).body["status"] == "ready"
     assert_consistent()
 
@@ -224,8 +235,9 @@ def test_same_event_twice_then_a_delete_then_the_event_again(gallery, stack):
 
 
 def test_a_delete_between_upload_and_its_event(gallery, stack):
-    answer = gallery.request("POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg",
-                                                  "size": len(JPEG)}).body
+    answer = gallery.request(
+        "POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg", "size": len(JPEG)}
+    ).body
     key = f"uploads/alice/{answer['id']}"
     stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=JPEG)
     assert gallery.request("DELETE", f"/images/{answer['id']}").status == 204
@@ -235,8 +247,9 @@ def test_a_delete_between_upload_and_its_event(gallery, stack):
 
 
 def test_an_event_for_an_object_already_deleted(gallery, stack):
-    answer = gallery.request("POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg",
-                                                  "size": len(JPEG)}).body
+    answer = gallery.request(
+        "POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg", "size": len(JPEG)}
+    ).body
     key = f"uploads/alice/{answer['id']}"
     stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=JPEG)
     stack.s3.delete_object(Bucket=stack.bucket, Key=key)  # e.g. the lifecycle rule got there first
@@ -251,8 +264,9 @@ def test_an_event_for_an_object_already_deleted(gallery, stack):
 
 
 def test_a_lost_event_is_found_and_requeued(gallery, stack):
-    answer = gallery.request("POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg",
-                                                  "size": len(JPEG)}).body
+    answer = gallery.request(
+        "POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg", "size": len(JPEG)}
+    ).body
     stack.s3.put_object(Bucket=stack.bucket, Key=f"uploads/alice/{answer['id']}", Body=JPEG)
     later = time.time() + LATER
     assert problems(now=later) == {("stuck", answer["id"])}
@@ -290,12 +304,95 @@ def test_a_record_pointing_at_another_owners_key_is_found(gallery, stack, client
     assert_consistent()
 
 
+def test_derived_items_that_disagree_with_their_photo_are_found_and_repaired(gallery, stack):
+    """Albums, trash, share links, search terms and hash claims all hold after normal use; then each
+    kind of derived item is broken the way a write failing half way would leave it."""
+    kept = gallery.upload_ready(JPEG, query="?title=Harbour")
+    trashed = gallery.upload_ready(photo_bytes("Landscape_3.jpg"))
+    gone = gallery.upload_ready(photo_bytes("DSCN0010.jpg"))
+    album = gallery.request("POST", "/albums", {"title": "Trip"}).body["id"]
+    other = gallery.request("POST", "/albums", {"title": "Other"}).body["id"]
+    ids = [kept["id"], trashed["id"], gone["id"]]
+    gallery.request("POST", f"/albums/{album}/images", {"image_ids": ids})
+    gallery.request("POST", f"/albums/{other}/images", {"image_ids": ids[:1]})
+    gallery.request("POST", "/shares", {"album_id": album})
+    gallery.request("POST", "/shares", {"image_id": gone["id"]})
+    gallery.request("POST", f"/images/{trashed['id']}/trash")
+    gallery.request("DELETE", f"/images/{gone['id']}")
+    assert_consistent()
+    table = stack.table
+
+    def item(pk, sk):
+        return table.get_item(Key={"PK": pk, "SK": sk})["Item"]
+
+    # An entry whose trash flag was never written; a mirror lost; an entry left by a cut delete.
+    entry = item(f"ALBUM#{album}", f"PHOTO#{trashed['id']}")
+    table.put_item(Item={k: v for k, v in entry.items() if k != "hidden"})
+    table.delete_item(Key={"PK": "USER#alice", "SK": f"INALBUM#{kept['id']}#{other}"})
+    table.put_item(
+        Item={**item(f"ALBUM#{album}", f"PHOTO#{kept['id']}"), "PK": "ALBUM#01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+    )
+    # A search term lost and one left behind; a hash claim lost and one for a deleted photo.
+    term = next(i for i in stack.items() if i["PK"] == "TERM#alice#w:harbour")
+    table.delete_item(Key={"PK": term["PK"], "SK": term["SK"]})
+    table.put_item(
+        Item={"PK": "TERM#alice#w:ghost", "SK": f"PHOTO#{gone['id']}", "type": "term", "photo_id": gone["id"]}
+    )
+    claim = next(i for i in stack.items() if i.get("type") == "sha" and i["photo_id"] == kept["id"])
+    table.delete_item(Key={"PK": claim["PK"], "SK": claim["SK"]})
+    table.put_item(Item={"PK": "USER#alice", "SK": "SHA#" + "0" * 64, "type": "sha", "photo_id": gone["id"]})
+    # A share link whose owner's reference was never written (it could not be revoked).
+    share = next(i for i in stack.items() if i.get("type") == "share_ref")
+    table.delete_item(Key={"PK": share["PK"], "SK": share["SK"]})
+
+    report, _ = consistency.run()
+    found = sorted((p.kind, p.detail.split(" (")[0]) for p in report.problems)
+    assert found == sorted(
+        [
+            ("dangling-item", "a hash claim for a photo that is gone or has other bytes"),
+            ("dangling-item", "a search term no photo has"),
+            ("dangling-item", "a share link without its other half"),
+            ("dangling-item", "an album entry whose photo or album is gone"),
+            ("wrong-item", "a search term of the photo is missing"),
+            ("wrong-item", "an album entry without its mirror"),
+            ("wrong-item", "an album entry's trash flag disagrees with the photo"),
+            ("wrong-item", "its hash is not claimed"),
+        ]
+    ), found
+    consistency.run(repair_too=True)
+    assert_consistent()
+    # Repaired means working again: the trashed photo does not count, the kept one is found by its
+    # title, and deleting it now also leaves the album its mirror was lost from.
+    assert gallery.request("GET", f"/albums/{album}").body["count"] == 1
+    assert [p["id"] for p in gallery.request("GET", "/images?q=harbour").body["items"]] == [kept["id"]]
+    gallery.request("DELETE", f"/images/{kept['id']}")
+    assert gallery.request("GET", f"/albums/{other}").body["count"] == 0
+    assert_consistent()
+
+
+def test_a_share_whose_creation_was_cut_short_can_still_be_revoked(gallery, stack):
+    photo = gallery.upload_ready(JPEG)
+    share = gallery.request("POST", "/shares", {"image_id": photo["id"]}).body
+    link = next(i for i in stack.items() if i.get("type") == "share")
+    stack.table.delete_item(Key={"PK": link["PK"], "SK": link["SK"]})  # the second write never happened
+    assert [s["id"] for s in gallery.request("GET", "/shares").body["items"]] == [share["id"]]
+    assert gallery.request("DELETE", f"/shares/{share['id']}").status == 204
+    assert gallery.request("GET", "/shares").body["items"] == []
+    assert_consistent()
+
+
 # Throttling, with boto3's standard retry mode
 
 
 def test_throttled_dynamodb_is_retried_by_the_client(gallery):
-    calls = throttle(dynamodb_client(), "Query", times=2, status=400,
-                     code="ProvisionedThroughputExceededException", service="dynamodb")
+    calls = throttle(
+        dynamodb_client(),
+        "Query",
+        times=2,
+        status=400,
+        code="ProvisionedThroughputExceededException",
+        service="dynamodb",
+    )
     assert gallery.list().status == 200
     assert len(calls) == 3
 
@@ -317,8 +414,14 @@ def test_persistent_slowdown_is_503_with_retry_after(gallery, stack):
 
 
 def test_persistent_dynamodb_throttling_on_a_read_is_503(gallery):
-    throttle(dynamodb_client(), "Query", times=100, status=400,
-             code="ProvisionedThroughputExceededException", service="dynamodb")
+    throttle(
+        dynamodb_client(),
+        "Query",
+        times=100,
+        status=400,
+        code="ProvisionedThroughputExceededException",
+        service="dynamodb",
+    )
     answer = gallery.list()
     assert answer.status == 503 and answer.headers["Retry-After"] == "2"
     assert answer.body["Code"] == "ServiceUnavailable"
@@ -333,8 +436,9 @@ def run_work_queue(gallery, stack, *, rounds: int = 1) -> list[str]:
     url = stack.outputs["WorkQueueUrl"]
     errors: list[str] = []
     for _ in range(rounds):
-        messages = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                             VisibilityTimeout=0).get("Messages", [])
+        messages = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        )
         for message in messages:
             event = gallery.client.events.generate_sqs_event([message["Body"]])
             try:
@@ -347,8 +451,9 @@ def run_work_queue(gallery, stack, *, rounds: int = 1) -> list[str]:
 
 
 def test_a_job_that_always_fails_ends_in_the_dead_letter_queue(gallery, stack, fault):
-    answer = gallery.request("POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg",
-                                                  "size": len(JPEG)}).body
+    answer = gallery.request(
+        "POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg", "size": len(JPEG)}
+    ).body
     stack.s3.put_object(Bucket=stack.bucket, Key=f"uploads/alice/{answer['id']}", Body=JPEG)
     later = time.time() + LATER
     consistency.run(repair_too=True, now=later)  # queues {"type": "reprocess", ...}

@@ -58,6 +58,45 @@ def test_albums_keep_photos_by_date_taken_unless_ordered(gallery, three):
     assert [a["id"] for a in listing.body["items"]] == [album_id]
 
 
+def test_albums_list_their_count_and_cover_and_photos_in_the_trash_count_for_neither(gallery, three):
+    album_id = gallery.request("POST", "/albums", {"title": "Trip"}).body["id"]
+    empty = gallery.request("GET", "/albums").body["items"][0]
+    assert (empty["count"], empty["cover"]) == (0, None)
+    ids = [three["plain"]["id"], three["nikon"]["id"], three["canon"]["id"]]
+    gallery.request("POST", f"/albums/{album_id}/images", {"image_ids": ids})
+
+    def summary():
+        listed = gallery.request("GET", "/albums").body["items"][0]
+        opened = gallery.request("GET", f"/albums/{album_id}").body
+        assert (opened["count"], opened["cover"] and opened["cover"]["id"]) == (
+            listed["count"],
+            listed["cover"] and listed["cover"]["id"],
+        )
+        return listed["count"], listed["cover"]
+
+    count, cover = summary()
+    # No cover chosen: the album's first photo (by date taken, the Canon of May 2008), with what a
+    # grid needs to paint it at once.
+    assert count == 3 and cover["id"] == three["canon"]["id"]
+    assert cover["placeholder"] and cover["urls"]["thumbnail"].startswith("http")
+
+    gallery.request("POST", f"/images/{three['canon']['id']}/trash")
+    assert summary()[0] == 2 and summary()[1]["id"] == three["nikon"]["id"]
+    chosen = gallery.request("PATCH", f"/albums/{album_id}", {"cover_image_id": three["plain"]["id"]})
+    assert (chosen.body["count"], chosen.body["cover"]["id"]) == (2, three["plain"]["id"])
+    gallery.request("POST", f"/images/{three['plain']['id']}/trash")  # the chosen cover goes too
+    assert summary()[0] == 1 and summary()[1]["id"] == three["nikon"]["id"]
+
+    gallery.request("POST", f"/images/{three['plain']['id']}/restore")
+    gallery.request("POST", f"/images/{three['canon']['id']}/restore")
+    assert summary()[0] == 3 and summary()[1]["id"] == three["plain"]["id"]  # the choice holds
+    gallery.request("DELETE", f"/images/{three['plain']['id']}")
+    assert summary()[0] == 2 and summary()[1]["id"] == three["canon"]["id"]
+    order = [three["nikon"]["id"], three["canon"]["id"]]
+    gallery.request("PATCH", f"/albums/{album_id}", {"order": order, "cover_image_id": None})
+    assert summary()[1]["id"] == three["nikon"]["id"]  # a manual order puts its first photo first
+
+
 def test_album_edits_are_validated(gallery, three):
     album_id = gallery.request("POST", "/albums", {"title": "A"}).body["id"]
     outsider = three["nikon"]["id"]
@@ -132,6 +171,20 @@ def test_an_album_share_link_opens_the_album_without_signing_in(gallery, client,
     assert hashlib.sha256(token.encode()).hexdigest() in json.dumps(stack.items(), default=str)
     # The UI page for it is served.
     assert client.http.get(f"/s/{token}").status_code == 200
+
+
+def test_deleting_a_photo_or_an_album_revokes_its_share_links(gallery, client, three):
+    album_id = gallery.request("POST", "/albums", {"title": "Family"}).body["id"]
+    gallery.request("POST", f"/albums/{album_id}/images", {"image_ids": [three["nikon"]["id"]]})
+    album_token = gallery.request("POST", "/shares", {"album_id": album_id}).body["token"]
+    photo_token = gallery.request("POST", "/shares", {"image_id": three["canon"]["id"]}).body["token"]
+    kept_token = gallery.request("POST", "/shares", {"image_id": three["plain"]["id"]}).body["token"]
+    assert len(gallery.request("GET", "/shares").body["items"]) == 3
+    assert gallery.request("DELETE", f"/albums/{album_id}").status == 204
+    assert gallery.request("DELETE", f"/images/{three['canon']['id']}").status == 204
+    assert anonymous(client, album_token)[0] == 404 and anonymous(client, photo_token)[0] == 404
+    assert anonymous(client, kept_token)[0] == 200
+    assert [s["image_id"] for s in gallery.request("GET", "/shares").body["items"]] == [three["plain"]["id"]]
 
 
 def test_a_photo_share_with_password_and_download(gallery, client, three, monkeypatch):

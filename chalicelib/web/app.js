@@ -1262,14 +1262,6 @@ const SHARE_PATH = /\/s\/([A-Za-z0-9_-]{16,100})$/;
     return albums;
   }
 
-  /** An album's count and cover photo (the list answers neither): its first 100 photos. */
-  async function albumSummary(album) {
-    const page = await api(`albums/${encodeURIComponent(album.id)}?limit=100`);
-    let cover = page.items.find((x) => x.id === album.cover_image_id) || null;
-    if (!cover && album.cover_image_id) cover = await api(`images/${encodeURIComponent(album.cover_image_id)}`).catch(() => null);
-    return { count: page.items.length, more: Boolean(page.next_cursor), cover: cover || page.items[0] || null };
-  }
-
   function albumForm({ title = "", description = "" } = {}) {
     const titleInput = h("input", { name: "title", maxlength: "200", required: true, value: title });
     const descInput = h("textarea", { name: "description", rows: "3", maxlength: "2000" });
@@ -1380,17 +1372,15 @@ const SHARE_PATH = /\/s\/([A-Za-z0-9_-]{16,100})$/;
 
   function albumCard(album) {
     const cover = h("span", { class: "album-cover", "aria-hidden": "true" }, icon("album"));
-    const count = h("span", { class: "album-count", text: "\u00a0" });
+    const count = h("span", { class: "album-count", text: plural(album.count ?? 0, "photo") });
     const card = h("li", { class: "album-card", "data-id": album.id },
       h("a", { href: `#/albums/${album.id}` }, cover, h("span", { class: "album-title", text: album.title }), count));
-    albumSummary(album).then(({ count: n, more, cover: photo }) => {
-      count.textContent = more ? `${n}+ photos` : plural(n, "photo");
-      if (photo && photo.urls && photo.urls.thumbnail) {
-        const img = h("img", { src: photo.urls.thumbnail, alt: "", loading: "lazy" });
-        img.addEventListener("load", () => cover.classList.add("loaded"), { once: true });
-        cover.replaceChildren(placeholder(photo), img);
-      }
-    }).catch(() => { count.textContent = ""; });
+    const photo = album.cover;  // the list answers each album's count and cover: no request per card
+    if (photo && photo.urls && photo.urls.thumbnail) {
+      const img = h("img", { src: photo.urls.thumbnail, alt: "", loading: "lazy" });
+      img.addEventListener("load", () => cover.classList.add("loaded"), { once: true });
+      cover.replaceChildren(placeholder(photo), img);
+    }
     return card;
   }
 

@@ -67,6 +67,7 @@ def test_album_from_a_selection_reordered_and_shared_by_a_password_link_until_re
     page.get_by_role("link", name="Albums", exact=True).click()
     card = page.locator(".album-card").filter(has_text="Coast trip")
     expect(card).to_contain_text("4 photos")
+    expect(card.locator(".album-cover.loaded img")).to_have_count(1)  # the first photo's thumbnail
     card.get_by_role("link").click()
     expect(page.get_by_role("heading", name="Coast trip", level=1)).to_be_visible()
     expect(loaded_tiles(page)).to_have_count(4)
