@@ -182,7 +182,8 @@ def check(
             continue
         state = "no record" if record is None else f"record is {record.status}"
         problem(Problem(ORPHAN, state, owner, pid, obj.key))
-    report.problems += check_items(items, by_id)
+    if photos is None:
+        report.problems += check_items(items, by_id)
     return report
 
 

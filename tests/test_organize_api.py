@@ -337,6 +337,23 @@ def test_uploading_a_trashed_photo_restores_it(gallery, three):
     assert three["canon"]["id"] in ids_of(gallery.list())
 
 
+def test_a_direct_upload_of_a_trashed_photo_restores_it_into_its_albums(gallery, stack, three):
+    album_id = gallery.request("POST", "/albums", {"title": "Zoo"}).body["id"]
+    gallery.request("POST", f"/albums/{album_id}/images", {"image_ids": [three["canon"]["id"]]})
+    gallery.request("POST", f"/images/{three['canon']['id']}/trash")
+    assert gallery.request("GET", f"/albums/{album_id}").body["count"] == 0
+    started = gallery.request(
+        "POST", "/uploads", {"filename": "c.jpg", "content_type": "image/jpeg", "size": len(CANON)}
+    )
+    key = f"uploads/alice/{started.body['id']}"
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=CANON)
+    gallery.deliver(key)  # the thumbnail handler finds the bytes in the trash: restored, not copied
+    assert gallery.get(started.body["id"]).body["duplicate_of"] == three["canon"]["id"]
+    album = gallery.request("GET", f"/albums/{album_id}")
+    assert (album.body["count"], ids_of(album)) == (1, [three["canon"]["id"]])
+    assert "trashed_at" not in gallery.get(three["canon"]["id"]).body
+
+
 def test_favourites(gallery, three):
     gallery.request("PATCH", f"/images/{three['canon']['id']}", {"favorite": True})
     assert ids_of(gallery.list("?favorite=true")) == [three["canon"]["id"]]

@@ -1775,9 +1775,11 @@ const SHARE_PATH = /\/s\/([A-Za-z0-9_-]{16,100})$/;
     });
     const own = session.signedIn && session.username === username;
     const showProfile = (profile) => {
-      name.textContent = profile.display_name || `@${profile.username}`;
-      if (profile.display_name && profile.display_name !== profile.username) name.append(h("span", { class: "handle", text: ` @${profile.username}` }));
-      document.title = `${profile.display_name || "@" + profile.username} · Gallery`;
+      // A display name is shown with the handle beside it; one equal to the username (the default) is not.
+      const named = Boolean(profile.display_name) && profile.display_name !== profile.username;
+      name.textContent = named ? profile.display_name : `@${profile.username}`;
+      if (named) name.append(h("span", { class: "handle", text: ` @${profile.username}` }));
+      document.title = `${named ? profile.display_name : "@" + profile.username} · Gallery`;
       const count = `${profile.photo_count ?? 0} public photo${profile.photo_count === 1 ? "" : "s"}`;
       bio.textContent = profile.bio ? `${profile.bio} · ${count}` : count;
     };

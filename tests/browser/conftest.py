@@ -43,8 +43,9 @@ PHONE = {"width": 390, "height": 844}
 
 
 def http() -> requests.Session:
-    """A session that retries dropped connections: `chalice local` restarts its worker whenever a
-    file under the project changes (another suite writing a cache), refusing requests for a moment."""
+    """A session that retries dropped connections (the stack runs without the autoreloader, which
+    restarted the server whenever another suite wrote a file under the project, cutting responses
+    off half way; retries stay for a server that is still starting)."""
     session = requests.Session()
     retry = Retry(total=10, connect=10, read=4, status=0, backoff_factor=0.2, allowed_methods=None)
     session.mount("http://", HTTPAdapter(max_retries=retry))
@@ -73,7 +74,8 @@ class Stack:
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "local.run", "--port", str(self.port),
-                 "--aws-port", str(self.aws_port), "--state-dir", str(self.state_dir), "--no-demo-user"],
+                 "--aws-port", str(self.aws_port), "--state-dir", str(self.state_dir), "--no-demo-user",
+                 "--no-autoreload"],
                 cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + START_TIMEOUT_S

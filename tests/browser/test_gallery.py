@@ -354,6 +354,8 @@ def test_profile_is_edited_on_ones_own_page_and_the_account_can_be_deleted(
     page = new_context().new_page()
     sign_in(page, username)
     page.get_by_role("link", name=f"Your public page (@{username})").click()
+    # The button comes with the profile: the heading is then the profile's (no display name yet).
+    expect(page.get_by_role("button", name="Edit profile")).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"@{username}")
     page.get_by_role("button", name="Edit profile").click()
     dialog = page.get_by_role("dialog", name="Edit profile")
