@@ -375,6 +375,8 @@ def test_a_share_whose_creation_was_cut_short_can_still_be_revoked(gallery, stac
     share = gallery.request("POST", "/shares", {"image_id": photo["id"]}).body
     link = next(i for i in stack.items() if i.get("type") == "share")
     stack.table.delete_item(Key={"PK": link["PK"], "SK": link["SK"]})  # the second write never happened
+    assert ("dangling-item", f"USER#alice SHARE#{share['id']}") in problems()
+    assert_consistent(now=time.time() + 8 * 86400)  # once expired, TTL removes each half in its own time
     assert [s["id"] for s in gallery.request("GET", "/shares").body["items"]] == [share["id"]]
     assert gallery.request("DELETE", f"/shares/{share['id']}").status == 204
     assert gallery.request("GET", "/shares").body["items"] == []
