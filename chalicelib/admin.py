@@ -204,6 +204,7 @@ class Admin:
         if self._cognito_user(username):
             self.svc.users.accounts.delete_user(username)
             self.out(f"deleted the account {username}")
+        self.svc.users.unshare(username)
         for n, photo in enumerate(photos, 1):
             self.svc.photos.purge(photo)
             self._progress(n, len(photos), "photos deleted")
@@ -224,14 +225,7 @@ class Admin:
         return True
 
     def _query_all(self, pk: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("PK").eq(pk)}
-        while True:
-            response = self.table.query(**kwargs)
-            items.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return self.svc.photos.catalog.query_all(Key("PK").eq(pk))
 
 
 def _plain(value: Any) -> Any:

@@ -133,14 +133,7 @@ class AlbumService:
         return manual + [pid for pid in by_date if pid not in chosen]
 
     def _entries(self, album_id: str) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("PK").eq(f"ALBUM#{album_id}")}
-        entries: list[dict[str, Any]] = []
-        while True:
-            response = self._table.query(**kwargs)
-            entries.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return entries
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return self._catalog.query_all(Key("PK").eq(f"ALBUM#{album_id}"))
 
     def photos(
         self, owner: str, album_id: str, *, limit: int, cursor: str | None
@@ -214,6 +207,13 @@ class AlbumService:
                 )
         self._table.delete_item(Key={"PK": owner_pk(owner), "SK": album_sk(album_id)})
 
+    def delete_all(self, owner: str) -> int:
+        """Delete every album of the owner (a deleted account), with its share links; returns how many."""
+        albums = self._catalog.query_all(Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with("ALBUM#"))
+        for album in albums:
+            self.delete(owner, album["id"])
+        return len(albums)
+
     def add(self, owner: str, album_id: str, photo_ids: Any) -> dict[str, Any]:
         """Add photos (idempotent). Only the owner's own photos: anything else is a 404."""
         self.get_album(owner, album_id)
@@ -258,6 +258,7 @@ class AlbumService:
             raise NotFound("that photo is not in this album")
         self._table.delete_item(Key={"PK": owner_pk(owner), "SK": f"INALBUM#{photo_id}#{album_id}"})
         self._table.delete_item(Key={"PK": f"ALBUM#{album_id}", "SK": photo_sk(photo_id)})
+
 
 def _visible(photo: Photo) -> bool:
     return not photo.trashed_at and photo.status not in (PENDING, DUPLICATE)

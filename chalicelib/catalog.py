@@ -106,7 +106,7 @@ class Catalog:
             keys += [_term_key(owner, term, photo_id) for term in _terms(photo)]
             if photo.sha256 and self.sha_owner(owner, photo.sha256) == photo_id:
                 keys.append(_sha_key(owner, photo.sha256))
-        for item in self._query_all(
+        for item in self.query_all(
             Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with(f"INALBUM#{photo_id}#")
         ):
             album_id = item["SK"].split("#")[2]
@@ -123,23 +123,23 @@ class Catalog:
     def share_keys(
         self, owner: str, *, image_id: str | None = None, album_id: str | None = None
     ) -> list[dict[str, str]]:
-        """The keys of every share link to this photo or album (the link and its owner's reference):
-        deleting a photo or an album revokes its links. One Query: an owner has few links."""
-        wanted = ("image_id", image_id) if image_id else ("album_id", album_id)
+        """The keys of the owner's share links (each link and its owner's reference): to this photo or
+        album if one is named, else all of them. Deleting a photo, an album or the account revokes
+        their links. One Query: an owner has few links."""
         keys: list[dict[str, str]] = []
-        for ref in self._query_all(Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with("SHARE#")):
-            if ref.get(wanted[0]) == wanted[1]:
-                keys += [
-                    {"PK": f"SHARE#{ref['token_hash']}", "SK": "SHARE"},
-                    {"PK": ref["PK"], "SK": ref["SK"]},
-                ]
+        for ref in self.query_all(Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with("SHARE#")):
+            if (image_id and ref.get("image_id") != image_id) or (
+                album_id and ref.get("album_id") != album_id
+            ):
+                continue
+            keys += [{"PK": f"SHARE#{ref['token_hash']}", "SK": "SHARE"}, {"PK": ref["PK"], "SK": ref["SK"]}]
         return keys
 
     def hide_in_albums(self, owner: str, photo_id: str, hidden: bool) -> None:
         """Flag (or unflag) the photo's album entries while it is in the trash, so an album's count
         and cover come from its entries alone. Idempotent: trash and restore call it on every retry.
         An entry deleted meanwhile (the album or the photo went) is not brought back."""
-        for link in self._query_all(
+        for link in self.query_all(
             Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with(f"INALBUM#{photo_id}#")
         ):
             key = {"PK": f"ALBUM#{link['SK'].split('#')[2]}", "SK": photo_sk(photo_id)}
@@ -192,7 +192,7 @@ class Catalog:
 
     def term_ids(self, owner: str, term: str) -> list[str]:
         """Ids of the owner's photos found by `term`, newest first."""
-        items = self._query_all(Key("PK").eq(f"TERM#{owner}#{term}"), forward=False)
+        items = self.query_all(Key("PK").eq(f"TERM#{owner}#{term}"), forward=False)
         return [item["photo_id"] for item in items]
 
     def sha_owner(self, owner: str, sha256: str) -> str | None:
@@ -254,26 +254,26 @@ class Catalog:
         )
 
     def favorite_ids(self, owner: str) -> list[str]:
-        items = self._query_all(Key("fav_pk").eq(owner_pk(owner)), index="favorites", forward=False)
+        items = self.query_all(Key("fav_pk").eq(owner_pk(owner)), index="favorites", forward=False)
         return [item["id"] for item in items]
 
     def taken_ids(self, owner: str, start: str, end: str) -> list[str]:
         """Ids of photos taken (or, lacking EXIF, uploaded) between two ISO dates, inclusive."""
         condition = Key("taken_pk").eq(owner_pk(owner)) & Key("taken_sk").between(start, end + "~")
-        return [item["id"] for item in self._query_all(condition, index="taken", forward=False)]
+        return [item["id"] for item in self.query_all(condition, index="taken", forward=False)]
 
     def due_for_purge(self, now: int) -> list[tuple[str, str]]:
         """(owner, id) of every trashed photo whose time is up."""
         condition = Key("purge_pk").eq(PURGE_PK) & Key("purge_sk").lt(f"{now:012d}#~")
-        return [(item["owner"], item["id"]) for item in self._query_all(condition, index="purge")]
+        return [(item["owner"], item["id"]) for item in self.query_all(condition, index="purge")]
 
     def processing_since(self, before: str) -> list[tuple[str, str]]:
         """(owner, id) of every photo in `processing` whose last claim (`updated_at`) is before the ISO
         time `before`: one Query on the `purge` index's PROCESSING partition (see models.index_keys)."""
         condition = Key("purge_pk").eq(PROCESSING_PK) & Key("purge_sk").lt(before)
-        return [(item["owner"], item["id"]) for item in self._query_all(condition, index="purge")]
+        return [(item["owner"], item["id"]) for item in self.query_all(condition, index="purge")]
 
-    def _query_all(
+    def query_all(
         self, condition: Any, *, index: str | None = None, forward: bool = True
     ) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": forward}

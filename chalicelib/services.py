@@ -49,7 +49,12 @@ def services(settings: Settings) -> Services:
     photos.queue = queue
     shares = ShareService(table=table, photos=photos, albums=albums)
     users = UserService(
-        settings=settings, table=table, cognito=aws.client("cognito-idp"), queue=queue, photos=photos
+        settings=settings,
+        table=table,
+        cognito=aws.client("cognito-idp"),
+        queue=queue,
+        photos=photos,
+        albums=albums,
     )
     jobs = Jobs(photos=photos, users=users, labeler=Labeler(lambda: aws.client("rekognition")))
     return Services(

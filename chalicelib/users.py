@@ -16,6 +16,7 @@ from boto3.dynamodb.conditions import Key
 
 from . import validation
 from .accounts import Accounts, normalize_username
+from .albums import AlbumService
 from .auth import TokenVerifier, bearer_token
 from .config import Settings
 from .errors import NotFound, ServiceUnavailable, Unauthorized
@@ -32,13 +33,21 @@ INLINE_PURGE_LIMIT = 25
 
 class UserService:
     def __init__(
-        self, *, settings: Settings, table: Any, cognito: Any, queue: WorkQueue, photos: PhotoService
+        self,
+        *,
+        settings: Settings,
+        table: Any,
+        cognito: Any,
+        queue: WorkQueue,
+        photos: PhotoService,
+        albums: AlbumService,
     ) -> None:
         self.settings = settings
         self._table = table
         self._cognito = cognito
         self._queue = queue
         self._photos = photos
+        self._albums = albums
 
     @functools.cached_property
     def accounts(self) -> Accounts:
@@ -166,15 +175,25 @@ class UserService:
         return self.profile(username)
 
     def delete_account(self, username: str) -> None:
-        """Delete the account: its tokens stop working now, its photos go now or via the queue."""
+        """Delete the account: its tokens, albums and share links stop working now, its photos go now
+        or via the queue."""
         self._table.delete_item(Key={"PK": owner_pk(username), "SK": PROFILE_SK})
         self.accounts.delete_user(username)
+        self.unshare(username)
         photos = self._photos.catalog.owner_photos(username)
         if len(photos) <= INLINE_PURGE_LIMIT:
             for photo in photos:
                 self._photos.purge(photo)
         else:
             self._queue.send({"type": "purge_user", "username": username})
+
+    def unshare(self, username: str) -> None:
+        """Delete the account's albums and revoke every share link it made: nothing of a deleted
+        account stays reachable, even while its photos wait in the queue to be deleted."""
+        self._albums.delete_all(username)
+        with self._table.batch_writer() as batch:
+            for key in self._photos.catalog.share_keys(username):
+                batch.delete_item(Key=key)
 
     def purge_photos(self, username: str, *, batch: int = 50) -> int:
         """Delete up to `batch` of a deleted user's photos; returns how many remain after."""

@@ -144,6 +144,19 @@ def test_compare_finds_calls_not_allowed_and_grants_not_used() -> None:
     assert policy.compare(required, {"api_handler": None}).no_policy == ["api_handler", "handle_work"]
 
 
+def test_a_prefix_limited_listing_is_allowed_by_the_plain_grant_on_its_bucket() -> None:
+    """A partial run may list one prefix only, where the whole run (and so the policy) lists plainly."""
+    plain = Grant("s3:ListBucket", B)
+    limited = Grant("s3:ListBucket", B, '{"StringLike":{"s3:prefix":["renditions/*"]}}')
+    required = policy.required_grants(_log([("api_handler", limited)]))
+    committed = {fn: policy.document(grants) for fn, grants in required.items()}
+    committed["api_handler"] = policy.document((required["api_handler"] - {limited}) | {plain})
+    assert not policy.compare(required, committed).missing
+    other = Grant("s3:ListBucket", B.replace("Photo", "Other"))
+    committed["api_handler"] = policy.document((required["api_handler"] - {limited}) | {other})
+    assert policy.compare(required, committed).missing == {"api_handler": {limited}}
+
+
 def test_lint_refuses_wildcard_actions_and_star_resources() -> None:
     bad = {
         "Version": "2012-10-17",

@@ -199,14 +199,21 @@ def test_profile_edit(client, stack, alice):
 
 def test_deleting_an_account_leaves_nothing_and_its_tokens_stop_working(client, stack, alice, bob):
     gallery = Gallery(client, stack, alice)
-    for n in range(2):
-        gallery.upload_ready(jpeg_variant("DSCN0010.jpg", n))
+    photos = [gallery.upload_ready(jpeg_variant("DSCN0010.jpg", n), query="?title=Harbour") for n in range(2)]
     gallery.upload(JPEG)  # still processing
+    album = gallery.request("POST", "/albums", {"title": "Family"}).body["id"]
+    gallery.request("POST", f"/albums/{album}/images", {"image_ids": [p["id"] for p in photos]})
+    links = [
+        gallery.request("POST", "/shares", body).body["token"]
+        for body in ({"album_id": album}, {"image_id": photos[0]["id"]})
+    ]
     Gallery(client, stack, bob).upload_ready(JPEG)
     assert gallery.request("DELETE", "/users/me").status == 204
     assert gallery.list().status == 401
+    assert [client.http.get(f"/shares/{token}/content").status_code for token in links] == [404, 404]
     assert [k for k in stack.objects() if "/alice/" in k] == []
-    assert [i for i in stack.items() if i["PK"] == "USER#alice"] == []
+    # No item of hers anywhere: records, albums and their entries, terms, hash claims, share links.
+    assert [i for i in stack.items() if "alice" in json.dumps(i, default=str)] == []
     assert len(stack.objects("originals/bob/")) == 1
     assert post(client, "/auth/login", {"username": "alice", "password": PASSWORD})[0] == 401
     # The name can be taken again, and the old account's tokens do not open the new one.

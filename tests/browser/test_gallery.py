@@ -408,4 +408,7 @@ def test_the_ui_works_under_a_path_prefix_as_deployed(stack: Stack, new_context:
     expect(tile(page, photo_id).locator("img")).to_have_attribute("alt", re.compile("Photo from"))
     tile(page, photo_id).locator(".tile-btn").click()
     expect(page.get_by_role("dialog", name="Photo viewer").locator(".details")).to_contain_text("Canon")
+    # The page may still be fetching (the viewer preloads): let those finish before the context
+    # closes, or their route.fetch fails in whichever test Playwright reports it to next.
+    page.unroute_all(behavior="wait")
     assert outside == []
