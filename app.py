@@ -315,12 +315,11 @@ def list_albums() -> dict[str, Any]:
 def get_album(album_id: str) -> dict[str, Any]:
     owner = _caller()
     svc = _svc()
-    album = svc.albums.get_album(owner, album_id)
-    photos, next_cursor = svc.albums.photos(
+    summary, photos, next_cursor = svc.albums.open(
         owner, album_id, limit=validation.limit(_query("limit")), cursor=_query("cursor")
     )
     return {
-        **_album(svc, svc.albums.summaries(owner, [album])[0]),
+        **_album(svc, summary),
         "items": [svc.photos.owner_view(p) for p in photos],
         "next_cursor": next_cursor,
     }

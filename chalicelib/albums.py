@@ -97,30 +97,34 @@ class AlbumService:
         return AlbumPage(self.summaries(owner, items), cursors.encode(last, scope=scope, secret=self._secret))
 
     def summaries(self, owner: str, albums: list[dict[str, Any]]) -> list[AlbumSummary]:
-        """Count and cover of each album: one Query of its entries, one BatchGetItem for all covers.
+        """Count and cover of each album: one Query of its entries, one BatchGetItem for all covers."""
+        return self._summarise(owner, [(album, self._shown(album)) for album in albums])
 
-        The cover is the one the owner chose, else the album's first photo in its order; photos in
+    def _summarise(self, owner: str, shown: list[tuple[dict[str, Any], list[str]]]) -> list[AlbumSummary]:
+        """The cover is the one the owner chose, else the album's first photo in its order; photos in
         the trash count for neither."""
-        counts: list[int] = []
-        cover_ids: list[str | None] = []
-        for album in albums:
-            shown = self._ordered([e for e in self._entries(album["id"]) if not e.get("hidden")], album)
-            counts.append(len(shown))
-            chosen = album.get("cover_image_id")
-            cover_ids.append(chosen if chosen in shown else (shown[0] if shown else None))
+        cover_ids = [
+            album.get("cover_image_id") if album.get("cover_image_id") in ids else (ids[0] if ids else None)
+            for album, ids in shown
+        ]
         found = {p.id: p for p in self._catalog.batch_get(owner, [c for c in cover_ids if c])}
         return [
             AlbumSummary(
-                view=_album_view(album, count),
+                view=_album_view(album, len(ids)),
                 cover=found[cover] if cover in found and _visible(found[cover]) else None,
             )
-            for album, count, cover in zip(albums, counts, cover_ids, strict=True)
+            for (album, ids), cover in zip(shown, cover_ids, strict=True)
         ]
 
     def member_ids(self, owner: str, album_id: str) -> list[str]:
-        """The album's photo ids in its order: the owner's manual order, else by date taken."""
+        """The album's photo ids in its order (those in the trash too): the owner's manual order,
+        else by date taken."""
         album = self.get_album(owner, album_id)
         return self._ordered(self._entries(album_id), album)
+
+    def _shown(self, album: dict[str, Any]) -> list[str]:
+        """The album's photo ids in its order, without those in the trash."""
+        return self._ordered([e for e in self._entries(album["id"]) if not e.get("hidden")], album)
 
     @staticmethod
     def _ordered(entries: list[dict[str, Any]], album: dict[str, Any]) -> list[str]:
@@ -135,14 +139,28 @@ class AlbumService:
     def _entries(self, album_id: str) -> list[dict[str, Any]]:
         return self._catalog.query_all(Key("PK").eq(f"ALBUM#{album_id}"))
 
+    def open(
+        self, owner: str, album_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[AlbumSummary, list[Photo], str | None]:
+        """The album with its count and cover, and one page of its photos: its entries read once."""
+        album = self.get_album(owner, album_id)
+        shown = self._shown(album)
+        photos, next_cursor = self._page(owner, album_id, shown, limit=limit, cursor=cursor)
+        return self._summarise(owner, [(album, shown)])[0], photos, next_cursor
+
     def photos(
         self, owner: str, album_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[Photo], str | None]:
         """One page of the album's visible photos, in order."""
+        shown = self._shown(self.get_album(owner, album_id))
+        return self._page(owner, album_id, shown, limit=limit, cursor=cursor)
+
+    def _page(
+        self, owner: str, album_id: str, ordered: list[str], *, limit: int, cursor: str | None
+    ) -> tuple[list[Photo], str | None]:
         scope = f"album:{owner}:{album_id}"
         start = cursors.decode(cursor, scope=scope, secret=self._secret)
         offset = int(start.get("offset", 0)) if start else 0
-        ordered = self.member_ids(owner, album_id)
         shown: list[Photo] = []
         position = offset
         while position < len(ordered) and len(shown) < limit:
@@ -151,6 +169,7 @@ class AlbumService:
             for photo_id in batch:
                 position += 1
                 photo = found.get(photo_id)
+                # The records decide: an entry may not know yet that its photo went to the trash.
                 if photo is not None and _visible(photo):
                     shown.append(photo)
                     if len(shown) == limit:
