@@ -1,1 +1,1 @@
-"""Benchmark of `chalicelib.imaging.process` against a naive Pillow pipeline and pyvips (`make bench`)."""
+"""Benchmark of `chalicelib.imaging.process` against naive Pillow baselines and pyvips (`make bench`)."""

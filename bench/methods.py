@@ -1,4 +1,5 @@
-"""The three ways of making renditions that the benchmark compares, and the PSNR reference.
+"""The ways of making renditions that the benchmark compares (ours, two naive Pillow baselines,
+pyvips), and the PSNR reference.
 
 Every method makes the same renditions (longest side 1024, then 256; never upscaled) as JPEG at the
 same quality, so only the way of getting there differs.
