@@ -48,6 +48,19 @@ ENV_PLACEHOLDERS = {
 }
 # Grants that only some stage settings need: dropped from a stage's policy when the setting is off.
 CONDITIONAL_ACTIONS = {"cognito-idp:AdminConfirmSignUp": "AUTO_CONFIRM"}
+# TRACING=true in a stage's environment is the one switch for X-Ray: it also turns on Chalice's active
+# tracing (`xray`) and grants the segment uploads, which X-Ray only grants on resource "*". No test run
+# records them (the SDK sends to the Lambda's daemon, not through boto3), so they are added here.
+XRAY_STATEMENT = {
+    "Sid": "XRayTraces",
+    "Effect": "Allow",
+    "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+    "Resource": "*",
+}
+
+
+def _on(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def stack_name(stage: str) -> str:
@@ -101,6 +114,10 @@ def fill_stage(config: dict[str, Any], stage: str, values: Mapping[str, str]) ->
     for name, placeholder in ENV_PLACEHOLDERS.items():
         env[name] = policy.fill(placeholder, values) if values else placeholder
     env["STAGE"] = stage
+    if values and _on(env.get("TRACING")):
+        stage_config["xray"] = True
+    else:
+        stage_config.pop("xray", None)
     for function, settings in stage_config.get("lambda_functions", {}).items():
         settings["iam_policy_file"] = policy.stage_policy_name(stage, function)
     return config
@@ -110,11 +127,13 @@ def stage_policy(function: str, stage: str, values: Mapping[str, str], env: Mapp
                  chalice_dir: Path = ROOT / ".chalice") -> dict[str, Any]:
     """The committed template of `function`, filled for `stage` and trimmed to its settings."""
     template = json.loads((chalice_dir / f"policy-{function}.json").read_text())
-    off = {action for action, setting in CONDITIONAL_ACTIONS.items()
-           if env.get(setting, "").strip().lower() not in ("1", "true", "yes", "on")}
+    off = {action for action, setting in CONDITIONAL_ACTIONS.items() if not _on(env.get(setting))}
     log_group = (f"arn:aws:logs:{values['Region']}:{values['AccountId']}:log-group:/aws/lambda/"
                  f"{lambda_name(stage, function)}")
-    return policy.fill(policy.without_actions(template, off), {**values, "LogGroupArn": log_group})
+    document = policy.fill(policy.without_actions(template, off), {**values, "LogGroupArn": log_group})
+    if _on(env.get("TRACING")):
+        document["Statement"].append(dict(XRAY_STATEMENT))
+    return document
 
 
 def write_stage_files(stage: str, values: Mapping[str, str], project: Path = ROOT) -> None:

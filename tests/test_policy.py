@@ -209,6 +209,25 @@ def test_deployed_stages_use_the_filled_per_function_policies() -> None:
     assert "test" not in config["stages"], "tests use stage 'test' with their own settings"
 
 
+def test_tracing_is_one_switch_for_active_tracing_and_its_grants() -> None:
+    values = deployer.example_values("dev")
+    for tracing in ("true", "false"):
+        config = deployer.read_config()
+        config["stages"]["dev"]["environment_variables"]["TRACING"] = tracing
+        stage = deployer.fill_stage(config, "dev", values)["stages"]["dev"]
+        env = stage["environment_variables"]
+        for function in stage["lambda_functions"]:
+            grants = policy.grants_of(deployer.stage_policy(function, "dev", values, env))
+            traced = {g for g in grants if g.action.startswith("xray:")}
+            if tracing == "true":
+                assert stage["xray"] is True
+                assert traced == {Grant("xray:PutTelemetryRecords", "*"), Grant("xray:PutTraceSegments", "*")}
+            else:
+                assert "xray" not in stage and not traced
+    cleared = deployer.fill_stage(config, "dev", {})["stages"]["dev"]
+    assert "xray" not in cleared, "config.json goes back to what is committed"
+
+
 # One scenario through the app, checked against the committed policies whatever ran before.
 
 
