@@ -222,8 +222,11 @@ def test_bad_fields_are_400_even_when_the_bytes_are_a_duplicate(gallery, stack):
     for query in BAD_QUERY_FIELDS_ON_AN_INLINE_UPLOAD_ARE_400_CASES:
         assert gallery.upload(JPEG, query=query).status == 400
     for body in ({"title": "x" * 100_000}, {"filename": "a\x00b"}, {"description": 5}):
-        answer = gallery.request("POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg",
-                                                      "size": len(JPEG), "sha256": digest, **body})
+        answer = gallery.request(
+            "POST",
+            "/uploads",
+            {"filename": "a.jpg", "content_type": "image/jpeg", "size": len(JPEG), "sha256": digest, **body},
+        )
         assert answer.status == 400, answer.body
     assert len(photo_records(stack)) == 1
 
@@ -313,14 +316,16 @@ def test_forged_tokens_are_401_and_store_nothing(client, stack, alice):
 
 
 class GalleryModel(RuleBasedStateMachine):
-    """Two users upload, edit, publish, delete and list in random order; after every step the API
-    (each user's gallery, a photo, the public feed) agrees with a plain dict of what should be."""
+    """Two users upload, edit, publish, trash, restore, put in an album, delete and list in random
+    order; after every step the API (each user's gallery, trash and album, the public feed) agrees
+    with a plain dict of what should be, and the consistency checker finds nothing wrong."""
 
     photos = Bundle("photos")
 
     def __init__(self) -> None:
         super().__init__()
-        self.expected: dict[str, dict] = {}  # id -> {"owner", "title", "visibility"}
+        self.expected: dict[str, dict] = {}  # id -> {"owner", "title", "visibility", "trashed"}
+        self.in_album: set[str] = set()  # ids in their owner's album
         self.variant = 0
 
     def api(self, user: str):
@@ -341,8 +346,28 @@ class GalleryModel(RuleBasedStateMachine):
             clean = ""
         else:
             assert edit.status == 200, edit.body
-        self.expected[photo_id] = {"owner": user, "title": clean, "visibility": "private"}
+        self.expected[photo_id] = {"owner": user, "title": clean, "visibility": "private", "trashed": False}
         return photo_id
+
+    @rule(photo_id=photos)
+    def trash_or_restore(self, photo_id):
+        if photo_id not in self.expected:
+            return
+        want = self.expected[photo_id]
+        action = "restore" if want["trashed"] else "trash"
+        assert self.api(want["owner"]).request("POST", f"/images/{photo_id}/{action}").status == 200
+        want["trashed"] = not want["trashed"]
+
+    @rule(photo_id=photos)
+    def add_to_album(self, photo_id):
+        if photo_id not in self.expected:
+            return
+        want = self.expected[photo_id]
+        album = self.albums[want["owner"]]
+        answer = self.api(want["owner"]).request("POST", f"/albums/{album}/images", {"image_ids": [photo_id]})
+        assert answer.status == (404 if want["trashed"] else 200), answer.body
+        if not want["trashed"]:
+            self.in_album.add(photo_id)
 
     @rule(photo_id=photos, visibility=st.sampled_from(["public", "private"]))
     def set_visibility(self, photo_id, visibility):
@@ -354,6 +379,9 @@ class GalleryModel(RuleBasedStateMachine):
             self.api(other).request("PATCH", f"/images/{photo_id}", {"visibility": visibility}).status == 404
         )
         answer = self.api(owner).request("PATCH", f"/images/{photo_id}", {"visibility": visibility})
+        if self.expected[photo_id]["trashed"]:  # a photo in the trash is restored before it is edited
+            assert answer.status == 404
+            return
         assert answer.status == 200 and answer.body["visibility"] == visibility
         self.expected[photo_id]["visibility"] = visibility
 
@@ -362,6 +390,7 @@ class GalleryModel(RuleBasedStateMachine):
         if photo_id not in self.expected:
             return
         owner = self.expected.pop(photo_id)["owner"]
+        self.in_album.discard(photo_id)
         other = "bob" if owner == "alice" else "alice"
         assert self.api(other).request("DELETE", f"/images/{photo_id}").status == 404
         assert self.api(owner).request("DELETE", f"/images/{photo_id}").status == 204
@@ -376,21 +405,32 @@ class GalleryModel(RuleBasedStateMachine):
             cursor = page["next_cursor"]
             if not cursor:
                 break
-        mine = sorted((i for i, p in self.expected.items() if p["owner"] == user), reverse=True)
+        mine = sorted(
+            (i for i, p in self.expected.items() if p["owner"] == user and not p["trashed"]), reverse=True
+        )
         assert seen == mine
 
     @invariant()
     def api_matches_model(self):
         for user in ("alice", "bob"):
-            listed = {p["id"]: p for p in self.api(user).list("?limit=100").body["items"]}
-            mine = {i: p for i, p in self.expected.items() if p["owner"] == user}
+            gallery = self.api(user)
+            listed = {p["id"]: p for p in gallery.list("?limit=100").body["items"]}
+            mine = {i: p for i, p in self.expected.items() if p["owner"] == user and not p["trashed"]}
             assert set(listed) == set(mine)
+            trashed = {i for i, p in self.expected.items() if p["owner"] == user and p["trashed"]}
+            assert {p["id"] for p in gallery.request("GET", "/trash?limit=100").body["items"]} == trashed
+            album = gallery.request("GET", f"/albums/{self.albums[user]}?limit=100").body
+            shown = self.in_album & set(mine)
+            assert {p["id"] for p in album["items"]} == shown and album["count"] == len(shown)
             for photo_id, want in mine.items():
                 assert listed[photo_id]["status"] == "ready"
                 assert listed[photo_id]["title"] == want["title"]
                 assert listed[photo_id]["visibility"] == want["visibility"]
         feed = {p["id"] for p in self.client.http.get("/feed?limit=100").json_body["items"]}
-        assert feed == {i for i, p in self.expected.items() if p["visibility"] == "public"}
+        assert feed == {
+            i for i, p in self.expected.items() if p["visibility"] == "public" and not p["trashed"]
+        }
+        assert_consistent()
 
 
 def test_the_api_behaves_like_its_model(client, stack, alice, bob):
@@ -401,11 +441,17 @@ def test_the_api_behaves_like_its_model(client, stack, alice, bob):
             super().__init__()
             self.client = client
             self.galleries = {u.username: Gallery(client, stack, u) for u in (alice, bob)}
+            self.albums = {
+                user: gallery.request("POST", "/albums", {"title": "Model"}).body["id"]
+                for user, gallery in self.galleries.items()
+            }
 
-        def teardown(self) -> None:  # every run starts from empty galleries
-            for gallery in self.galleries.values():
+        def teardown(self) -> None:  # every run starts from empty galleries, trash and albums
+            for user, gallery in self.galleries.items():
                 for photo in gallery.list("?limit=100").body["items"]:
                     assert gallery.request("DELETE", f"/images/{photo['id']}").status == 204
+                assert gallery.request("DELETE", "/trash").status == 200
+                assert gallery.request("DELETE", f"/albums/{self.albums[user]}").status == 204
             assert_consistent()
 
     Machine.TestCase.settings = settings(
