@@ -277,6 +277,26 @@ def test_a_lost_event_is_found_and_requeued(gallery, stack):
     assert_consistent()
 
 
+def test_a_lost_event_for_bytes_in_the_trash_restores_them_through_the_queue(gallery, stack):
+    """The reprocess job (handle_work, not the thumbnail handler) finds the bytes are a photo in the
+    trash: it folds the upload into that photo and restores it, albums included."""
+    holder = gallery.upload_ready(JPEG)
+    album = gallery.request("POST", "/albums", {"title": "A"}).body["id"]
+    gallery.request("POST", f"/albums/{album}/images", {"image_ids": [holder["id"]]})
+    gallery.request("POST", f"/images/{holder['id']}/trash")
+    answer = gallery.request(
+        "POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg", "size": len(JPEG)}
+    ).body
+    stack.s3.put_object(Bucket=stack.bucket, Key=f"uploads/alice/{answer['id']}", Body=JPEG)
+    later = time.time() + LATER
+    consistency.run(repair_too=True, now=later)
+    assert run_work_queue(gallery, stack) == []
+    assert gallery.get(answer["id"]).body["duplicate_of"] == holder["id"]
+    assert "trashed_at" not in gallery.get(holder["id"]).body
+    assert gallery.request("GET", f"/albums/{album}").body["count"] == 1
+    assert_consistent()
+
+
 def test_orphans_and_missing_renditions_are_found_and_repaired(gallery, stack):
     photo = gallery.upload_ready(JPEG)
     stray = "renditions/alice/01ARZ3NDEKTSV4RRFFQ69G5FAV/256.jpg"
