@@ -187,9 +187,6 @@ class Catalog:
             for term in before - after:
                 batch.delete_item(Key=_term_key(owner, term, photo_id))
 
-    def release_sha(self, owner: str, sha256: str) -> None:
-        self._table.delete_item(Key=_sha_key(owner, sha256))
-
     def term_ids(self, owner: str, term: str) -> list[str]:
         """Ids of the owner's photos found by `term`, newest first."""
         items = self.query_all(Key("PK").eq(f"TERM#{owner}#{term}"), forward=False)
@@ -199,6 +196,16 @@ class Catalog:
         """The id of the owner's photo with these bytes, if any."""
         item = self._table.get_item(Key=_sha_key(owner, sha256), ConsistentRead=True).get("Item")
         return str(item["photo_id"]) if item else None
+
+    def release_sha(self, owner: str, sha256: str, photo_id: str) -> None:
+        """Drop the claim on these bytes if `photo_id` holds it (its photo was deleted meanwhile)."""
+        try:
+            self._table.delete_item(
+                Key=_sha_key(owner, sha256), ConditionExpression=Attr("photo_id").eq(photo_id)
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
 
     def claim_sha(self, owner: str, sha256: str, photo_id: str) -> str:
         """Record `photo_id` as the owner's copy of these bytes, unless another photo already is.

@@ -467,7 +467,7 @@ class PhotoService:
         try:
             result = imaging.process(data, max_pixels=self.settings.max_pixels)
         except imaging.ImageRejected as rejected:
-            return self._reject(photo, key, rejected.reason)
+            return self._reject(photo, key, rejected.reason, digest)
         renditions: dict[str, dict[str, Any]] = {}
         for rendition in result.renditions:
             rendition_key = storage.rendition_key(owner, photo_id, rendition.size, rendition.ext)
@@ -504,6 +504,7 @@ class PhotoService:
         if self.catalog.update(owner, photo_id, ready) is None:
             # Deleted while we worked: remove what we wrote, as the delete would have.
             self.storage.delete([key, original, *(r["key"] for r in renditions.values())])
+            self.catalog.release_sha(owner, digest, photo_id)
             return "orphan-deleted"
         if key != original:
             self.storage.delete([key])
@@ -601,10 +602,10 @@ class PhotoService:
         self.catalog.update(photo.owner, photo.id, fold)
         return DUPLICATE
 
-    def _reject(self, photo: Photo, key: str, reason: str) -> str:
+    def _reject(self, photo: Photo, key: str, reason: str, digest: str | None = None) -> str:
         self.storage.delete([key])
-        if photo.sha256 and self.catalog.sha_owner(photo.owner, photo.sha256) == photo.id:
-            self.catalog.release_sha(photo.owner, photo.sha256)
+        if digest:  # rejected bytes are nobody's copy: the same bytes again are judged again
+            self.catalog.release_sha(photo.owner, digest, photo.id)
 
         def reject(p: Photo) -> Photo:
             p.status, p.reason, p.expires_at, p.updated_at = REJECTED, reason, None, now_iso()

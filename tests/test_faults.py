@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 
 import pytest
@@ -174,6 +175,34 @@ def test_the_ready_write_failing_after_the_renditions_is_retried_to_ready(galler
     fault.undo()
     gallery.deliver(f"uploads/alice/{created['id']}")
     assert gallery.get(created["id"]).body["status"] == "ready"
+    assert_consistent()
+
+
+def test_a_photo_deleted_while_its_renditions_are_made_leaves_nothing(gallery, stack, fault):
+    """The owner deletes a photo while the thumbnail handler works on it: the handler removes what it
+    wrote (original copy and renditions), as the delete would have."""
+    created = gallery.request(
+        "POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg", "size": len(JPEG)}
+    ).body
+    key = f"uploads/alice/{created['id']}"
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=JPEG)
+    real_copy = Storage.copy
+
+    def copy_then_the_delete_lands(self, source, target, **kwargs):
+        real_copy(self, source, target, **kwargs)
+        # The DELETE is another Lambda's request: its own thread (and so its own IAM policy check).
+        answers = []
+        request = threading.Thread(
+            target=lambda: answers.append(gallery.request("DELETE", f"/images/{created['id']}").status)
+        )
+        request.start()
+        request.join()
+        assert answers == [204]
+
+    fault.setattr(Storage, "copy", copy_then_the_delete_lands)
+    gallery.deliver(key)
+    assert [k for k in stack.objects() if created["id"] in k] == []
+    assert gallery.get(created["id"]).status == 404
     assert_consistent()
 
 

@@ -91,6 +91,15 @@ def test_bytes_that_are_no_image_never_become_one(gallery, stack):
         assert_consistent()
 
 
+def test_rejected_bytes_sent_again_are_judged_again_not_called_duplicates(gallery, stack):
+    truncated = JPEG[:2048]
+    first, second = direct(gallery, stack, truncated), direct(gallery, stack, truncated)
+    assert (first["status"], second["status"]) == ("rejected", "rejected")
+    assert "duplicate_of" not in second and second["reason"] == first["reason"]
+    assert not [i for i in stack.items() if i.get("type") == "sha"], "rejected bytes hold no claim"
+    assert_consistent()
+
+
 def test_a_script_appended_to_a_jpeg_never_reaches_a_rendition(gallery, stack):
     payload = b"<script>alert('owned')</script>"
     photo = gallery.upload_ready(JPEG + payload)
