@@ -31,6 +31,16 @@ def album_sk(album_id: str) -> str:
     return f"ALBUM#{album_id}"
 
 
+def link_item(owner: str, photo_id: str, album_id: str) -> dict[str, Any]:
+    """The mirror of an album entry, in the owner's partition: finds a photo's albums."""
+    return {
+        "PK": owner_pk(owner),
+        "SK": f"INALBUM#{photo_id}#{album_id}",
+        "type": "album_link",
+        "album_id": album_id,
+    }
+
+
 @dataclass(frozen=True)
 class AlbumSummary:
     """An album as lists show it: its fields, how many photos it shows, and the cover photo."""
@@ -124,7 +134,7 @@ class AlbumService:
 
     def _shown(self, album: dict[str, Any]) -> list[str]:
         """The album's photo ids in its order, without those in the trash."""
-        return self._ordered([e for e in self._entries(album["id"]) if not e.get("hidden")], album)
+        return self._ordered(_shown_entries(self._entries(album["id"])), album)
 
     @staticmethod
     def _ordered(entries: list[dict[str, Any]], album: dict[str, Any]) -> list[str]:
@@ -189,7 +199,8 @@ class AlbumService:
                 raise BadRequest("title must not be empty")
         if "description" in body:
             album["description"] = validation.description(body["description"])
-        members = set(self.member_ids(owner, album_id))
+        entries = self._entries(album_id)
+        members = {e["photo_id"] for e in entries}
         if "cover_image_id" in body:
             cover = body["cover_image_id"]
             if cover is not None and (not isinstance(cover, str) or cover not in members):
@@ -210,7 +221,7 @@ class AlbumService:
             album["order"] = order
         album["updated_at"] = now_iso()
         self._table.put_item(Item={k: v for k, v in album.items() if v is not None})
-        return self.summaries(owner, [album])[0]
+        return self._summarise(owner, [(album, self._ordered(_shown_entries(entries), album))])[0]
 
     def delete(self, owner: str, album_id: str) -> None:
         """Delete the album and revoke its share links; its photos stay. The album item goes last,
@@ -219,19 +230,24 @@ class AlbumService:
         with self._table.batch_writer() as batch:
             for key in self._catalog.share_keys(owner, album_id=album_id):
                 batch.delete_item(Key=key)
-            for entry in self._entries(album_id):
-                batch.delete_item(Key={"PK": entry["PK"], "SK": entry["SK"]})
-                batch.delete_item(
-                    Key={"PK": owner_pk(owner), "SK": f"INALBUM#{entry['photo_id']}#{album_id}"}
-                )
-        self._table.delete_item(Key={"PK": owner_pk(owner), "SK": album_sk(album_id)})
+        self._remove(owner, album_id)
 
     def delete_all(self, owner: str) -> int:
-        """Delete every album of the owner (a deleted account), with its share links; returns how many."""
+        """Delete every album of the owner (a deleted account); returns how many. Their share links
+        are the caller's: a deleted account's are all revoked at once (UserService.unshare)."""
         albums = self._catalog.query_all(Key("PK").eq(owner_pk(owner)) & Key("SK").begins_with("ALBUM#"))
         for album in albums:
-            self.delete(owner, album["id"])
+            self._remove(owner, album["id"])
         return len(albums)
+
+    def _remove(self, owner: str, album_id: str) -> None:
+        """The album's entries, their mirrors, then the album item."""
+        with self._table.batch_writer() as batch:
+            for entry in self._entries(album_id):
+                batch.delete_item(Key={"PK": entry["PK"], "SK": entry["SK"]})
+                link = link_item(owner, entry["photo_id"], album_id)
+                batch.delete_item(Key={"PK": link["PK"], "SK": link["SK"]})
+        self._table.delete_item(Key={"PK": owner_pk(owner), "SK": album_sk(album_id)})
 
     def add(self, owner: str, album_id: str, photo_ids: Any) -> dict[str, Any]:
         """Add photos (idempotent). Only the owner's own photos: anything else is a 404."""
@@ -260,14 +276,7 @@ class AlbumService:
                         "taken_sk": f"{photo.taken_at or photo.created_at}#{pid}",
                     }
                 )
-                batch.put_item(
-                    Item={
-                        "PK": owner_pk(owner),
-                        "SK": f"INALBUM#{pid}#{album_id}",
-                        "type": "album_link",
-                        "album_id": album_id,
-                    }
-                )
+                batch.put_item(Item=link_item(owner, pid, album_id))
         return {"album_id": album_id, "added": wanted}
 
     def remove(self, owner: str, album_id: str, photo_id: str) -> None:
@@ -277,6 +286,11 @@ class AlbumService:
             raise NotFound("that photo is not in this album")
         self._table.delete_item(Key={"PK": owner_pk(owner), "SK": f"INALBUM#{photo_id}#{album_id}"})
         self._table.delete_item(Key={"PK": f"ALBUM#{album_id}", "SK": photo_sk(photo_id)})
+
+
+def _shown_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries whose photo is not in the trash."""
+    return [e for e in entries if not e.get("hidden")]
 
 
 def _visible(photo: Photo) -> bool:

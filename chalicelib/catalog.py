@@ -181,9 +181,7 @@ class Catalog:
             return
         with self._table.batch_writer() as batch:
             for term in after - before:
-                batch.put_item(
-                    Item={**_term_key(owner, term, photo_id), "type": "term", "photo_id": photo_id}
-                )
+                batch.put_item(Item=_term_item(owner, term, photo_id))
             for term in before - after:
                 batch.delete_item(Key=_term_key(owner, term, photo_id))
 
@@ -212,7 +210,7 @@ class Catalog:
         Returns the id that holds them now."""
         try:
             self._table.put_item(
-                Item={**_sha_key(owner, sha256), "type": "sha", "photo_id": photo_id},
+                Item=_sha_item(owner, sha256, photo_id),
                 ConditionExpression=Attr("PK").not_exists() | Attr("photo_id").eq(photo_id),
             )
             return photo_id
@@ -222,7 +220,7 @@ class Catalog:
         holder = self.sha_owner(owner, sha256)
         if holder is None or self.get(owner, holder) is None:
             # The holder was deleted between the two reads: take over its hash.
-            self._table.put_item(Item={**_sha_key(owner, sha256), "type": "sha", "photo_id": photo_id})
+            self._table.put_item(Item=_sha_item(owner, sha256, photo_id))
             return photo_id
         return holder
 
@@ -334,13 +332,18 @@ def _terms(photo: Photo) -> set[str]:
 def derived_items(photo: Photo) -> list[dict[str, Any]]:
     """The items a record implies, as this module writes them: its search terms and, once it is
     ready, the claim on its bytes' hash (the consistency checker compares these with the table)."""
-    items: list[dict[str, Any]] = [
-        {**_term_key(photo.owner, term, photo.id), "type": "term", "photo_id": photo.id}
-        for term in sorted(_terms(photo))
-    ]
+    items = [_term_item(photo.owner, term, photo.id) for term in sorted(_terms(photo))]
     if photo.status == READY and photo.sha256:
-        items.append({**_sha_key(photo.owner, photo.sha256), "type": "sha", "photo_id": photo.id})
+        items.append(_sha_item(photo.owner, photo.sha256, photo.id))
     return items
+
+
+def _term_item(owner: str, term: str, photo_id: str) -> dict[str, Any]:
+    return {**_term_key(owner, term, photo_id), "type": "term", "photo_id": photo_id}
+
+
+def _sha_item(owner: str, sha256: str, photo_id: str) -> dict[str, Any]:
+    return {**_sha_key(owner, sha256), "type": "sha", "photo_id": photo_id}
 
 
 def _term_key(owner: str, term: str, photo_id: str) -> dict[str, str]:

@@ -39,6 +39,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr
 
 from . import storage
+from .albums import link_item
 from .catalog import derived_items
 from .models import DUPLICATE, FAILED, PENDING, PROCESSING, READY, Photo, from_item, owner_pk, photo_sk
 from .storage import Storage, StoredObject
@@ -192,7 +193,7 @@ def check_items(
 ) -> list[Problem]:
     """Invariant 5: derived items against the records they come from (see the module docstring)."""
     problems: list[Problem] = []
-    present = {(i["PK"], i["SK"]): i for i in items}
+    present = {(i["PK"], i["SK"]) for i in items}
 
     def dangling(item: dict[str, Any], why: str, owner: str = "", pid: str = "") -> None:
         key = {"PK": item["PK"], "SK": item["SK"]}
@@ -237,12 +238,7 @@ def check_items(
             if photo is None or (owner_pk(owner), f"ALBUM#{album_id}") not in present:
                 dangling(item, "an album entry whose photo or album is gone", owner, pid)
             elif (owner_pk(owner), f"INALBUM#{pid}#{album_id}") not in present:
-                link = {
-                    "PK": owner_pk(owner),
-                    "SK": f"INALBUM#{pid}#{album_id}",
-                    "type": "album_link",
-                    "album_id": album_id,
-                }
+                link = link_item(owner, pid, album_id)
                 wrong(
                     link, "an album entry without its mirror (deleting the photo would miss it)", owner, pid
                 )

@@ -190,10 +190,10 @@ class UserService:
     def unshare(self, username: str) -> None:
         """Delete the account's albums and revoke every share link it made: nothing of a deleted
         account stays reachable, even while its photos wait in the queue to be deleted."""
-        self._albums.delete_all(username)
         with self._table.batch_writer() as batch:
             for key in self._photos.catalog.share_keys(username):
                 batch.delete_item(Key=key)
+        self._albums.delete_all(username)
 
     def purge_photos(self, username: str, *, batch: int = 50) -> int:
         """Delete up to `batch` of a deleted user's photos; returns how many remain after."""
